@@ -1,0 +1,125 @@
+"""Settings: typed defaults, overridden by a YAML file; unknown keys are errors.
+
+Secrets never live in the file: they are read from environment variables at the point of use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
+
+from .errors import ConfigError
+
+
+@dataclass
+class LimitSettings:
+    max_bytes: int = 25 * 1024 * 1024
+    max_pixels: int = 40_000_000
+
+
+@dataclass
+class DetectorSettings:
+    backend: str = "animeface"
+    threshold: float = 0.5
+    min_size: int = 24
+    pad: float = 0.25
+    max_side: int = 1024
+    checkpoint: str | None = None
+    device: str = "auto"
+
+
+@dataclass
+class EmbedderSettings:
+    backend: str = "baseline"
+    checkpoint: str | None = None
+    device: str = "auto"
+
+
+@dataclass
+class RecognitionSettings:
+    threshold: float = 0.72
+    top_k: int = 3
+    max_faces: int = 20
+
+
+@dataclass
+class GallerySettings:
+    backend: str = "sqlite"
+    path: str | None = None
+
+
+@dataclass
+class Settings:
+    data_dir: str = "./data"
+    limits: LimitSettings = field(default_factory=LimitSettings)
+    detector: DetectorSettings = field(default_factory=DetectorSettings)
+    embedder: EmbedderSettings = field(default_factory=EmbedderSettings)
+    recognition: RecognitionSettings = field(default_factory=RecognitionSettings)
+    gallery: GallerySettings = field(default_factory=GallerySettings)
+
+    @property
+    def gallery_path(self) -> Path:
+        """The SQLite gallery file: `gallery.path`, else `<data_dir>/gallery.sqlite3`."""
+        return Path(self.gallery.path) if self.gallery.path else Path(self.data_dir) / "gallery.sqlite3"
+
+
+def _build(cls: type, values: Any, where: str) -> Any:
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where or 'the configuration'} must be a mapping, not {type(values).__name__}")
+    hints = get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ConfigError(
+            f"unknown setting(s) {', '.join(where + k for k in unknown)}; valid: {', '.join(sorted(names))}"
+        )
+    kwargs = {}
+    for key, value in values.items():
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            kwargs[key] = _build(hint, value or {}, f"{where}{key}.")
+        else:
+            kwargs[key] = _coerce(value, hint, where + key)
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, hint: Any, name: str) -> Any:
+    if value is None:
+        return None
+    base = {int: int, float: float, str: str, bool: bool}
+    for typ in (bool, int, float, str):
+        if hint is typ or (getattr(hint, "__args__", None) and typ in hint.__args__):
+            if typ is bool and not isinstance(value, bool):
+                raise ConfigError(f"setting {name} must be true or false, not {value!r}")
+            if typ in (int, float) and isinstance(value, bool):
+                raise ConfigError(f"setting {name} must be a number, not {value!r}")
+            try:
+                return base[typ](value)
+            except (TypeError, ValueError):
+                raise ConfigError(f"setting {name} must be {typ.__name__}, not {value!r}") from None
+    return value
+
+
+def load_settings(path: str | Path | None = None, data_dir: str | None = None) -> Settings:
+    """Defaults, then the YAML file (`path`, else `$KAOBOT_CONFIG`), then the data directory
+    (`data_dir`, else `$KAOBOT_DATA_DIR`)."""
+    path = path or os.environ.get("KAOBOT_CONFIG")
+    values: dict[str, Any] = {}
+    if path:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"configuration file not found: {path}")
+        try:
+            values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"configuration file {path} is not valid YAML: {exc}") from exc
+    settings = _build(Settings, values, "")
+    data_dir = data_dir or os.environ.get("KAOBOT_DATA_DIR")
+    if data_dir:
+        settings.data_dir = data_dir
+    return settings

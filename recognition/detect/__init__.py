@@ -1,0 +1,28 @@
+"""Face detection: one interface, several backends, built from the configuration."""
+
+from __future__ import annotations
+
+from .base import Detector
+
+__all__ = ["Detector", "build_detector"]
+
+
+def build_detector(settings) -> Detector:
+    """Build the detector named by `settings.backend` (`animeface` or `torch`)."""
+    from ..errors import ConfigError
+
+    if settings.backend == "animeface":
+        from .animeface_backend import AnimefaceDetector
+
+        return AnimefaceDetector(
+            threshold=settings.threshold, min_size=settings.min_size, pad=settings.pad, max_side=settings.max_side
+        )
+    if settings.backend == "torch":
+        from .torch_backend import TorchDetector
+
+        if not settings.checkpoint:
+            raise ConfigError("detector.backend is 'torch' but detector.checkpoint is not set")
+        return TorchDetector(
+            settings.checkpoint, device=settings.device, threshold=settings.threshold, min_size=settings.min_size
+        )
+    raise ConfigError(f"unknown detector backend {settings.backend!r}; valid: animeface, torch")

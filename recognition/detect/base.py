@@ -1,0 +1,20 @@
+"""The detector interface."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from ..faces import Face
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """Finds faces in an RGB uint8 image; boxes are in that image's pixels."""
+
+    model_id: str
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        """Return the faces found, in no particular order."""
+        ...

@@ -1,0 +1,24 @@
+"""Face embedding: one interface, several backends, built from the configuration."""
+
+from __future__ import annotations
+
+from .base import Embedder
+
+__all__ = ["Embedder", "build_embedder"]
+
+
+def build_embedder(settings) -> Embedder:
+    """Build the embedder named by `settings.backend` (`baseline` or `torch`)."""
+    from ..errors import ConfigError
+
+    if settings.backend == "baseline":
+        from .baseline import BaselineEmbedder
+
+        return BaselineEmbedder()
+    if settings.backend == "torch":
+        from .torch_backend import TorchEmbedder
+
+        if not settings.checkpoint:
+            raise ConfigError("embedder.backend is 'torch' but embedder.checkpoint is not set")
+        return TorchEmbedder(settings.checkpoint, device=settings.device)
+    raise ConfigError(f"unknown embedder backend {settings.backend!r}; valid: baseline, torch")

@@ -1,0 +1,103 @@
+"""Embedding network architectures, shared by training and inference.
+
+`build_embedding_net(arch, **kwargs)` looks a name up in `ARCHITECTURES`; an unknown name raises an
+error listing the valid ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+
+class _InvertedResidual(nn.Module):
+    """MobileFaceNet bottleneck: 1×1 expand, 3×3 depthwise, 1×1 project."""
+
+    def __init__(self, cin: int, cout: int, stride: int, expansion: int) -> None:
+        super().__init__()
+        hidden = cin * expansion
+        self.use_residual = stride == 1 and cin == cout
+        self.block = nn.Sequential(
+            nn.Conv2d(cin, hidden, 1, bias=False),
+            nn.BatchNorm2d(hidden),
+            nn.PReLU(hidden),
+            nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False),
+            nn.BatchNorm2d(hidden),
+            nn.PReLU(hidden),
+            nn.Conv2d(hidden, cout, 1, bias=False),
+            nn.BatchNorm2d(cout),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.block(x)
+        return x + out if self.use_residual else out
+
+
+class MobileFaceNet(nn.Module):
+    """A MobileFaceNet-like backbone; `width` scales the channels, any input size works."""
+
+    def __init__(self, dim: int = 512, width: float = 1.0, stages: tuple[int, ...] = (2, 4, 2)) -> None:
+        super().__init__()
+
+        def ch(c: int) -> int:
+            return max(8, int(c * width))
+
+        layers: list[nn.Module] = [
+            nn.Conv2d(3, ch(64), 3, 2, 1, bias=False),
+            nn.BatchNorm2d(ch(64)),
+            nn.PReLU(ch(64)),
+        ]
+        cin = ch(64)
+        for i, repeats in enumerate(stages):
+            cout = ch(64 * 2 ** min(i, 1))
+            for r in range(repeats):
+                layers.append(_InvertedResidual(cin, cout, 2 if r == 0 else 1, 2))
+                cin = cout
+        layers += [nn.Conv2d(cin, ch(512), 1, bias=False), nn.BatchNorm2d(ch(512)), nn.PReLU(ch(512))]
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Dropout(0.1), nn.Linear(ch(512), dim, bias=False), nn.BatchNorm1d(dim)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.pool(self.features(x)))
+
+
+class ResNetEmbedder(nn.Module):
+    """torchvision ResNet (18/34/50, no pretrained weights) with an embedding head."""
+
+    def __init__(self, dim: int = 512, depth: int = 18) -> None:
+        super().__init__()
+        from torchvision.models import resnet18, resnet34, resnet50
+
+        builders = {18: resnet18, 34: resnet34, 50: resnet50}
+        if depth not in builders:
+            raise ValueError(f"unknown ResNet depth {depth}; choose one of {sorted(builders)}")
+        net = builders[depth](weights=None)
+        features = net.fc.in_features
+        net.fc = nn.Identity()
+        self.body = net
+        self.head = nn.Sequential(nn.Dropout(0.1), nn.Linear(features, dim, bias=False), nn.BatchNorm1d(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
+    "mobilefacenet": MobileFaceNet,
+    "resnet": ResNetEmbedder,
+}
+
+
+def build_embedding_net(arch: str, **kwargs) -> nn.Module:
+    """Build an embedding network by registry name."""
+    try:
+        builder = ARCHITECTURES[arch]
+    except KeyError:
+        raise ValueError(
+            f"unknown embedding architecture {arch!r}; valid: {', '.join(sorted(ARCHITECTURES))}"
+        ) from None
+    return builder(**kwargs)

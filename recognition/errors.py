@@ -1,0 +1,39 @@
+"""Domain errors: every failure a caller should explain to a person derives from `KaobotError`."""
+
+from __future__ import annotations
+
+
+class KaobotError(Exception):
+    """Base class of the errors kaobot turns into one clear line for the user."""
+
+
+class BadImage(KaobotError):
+    """The bytes are not an image kaobot accepts (corrupt, unsupported, too large)."""
+
+
+class NoFaceFound(KaobotError):
+    """The picture holds no face (or not the face that was asked for)."""
+
+
+class ModelFileError(KaobotError):
+    """A model file is missing, unreadable or not in the expected format."""
+
+
+class BackendUnavailable(KaobotError):
+    """A configured backend cannot run here (for example a package without a wheel)."""
+
+
+class GalleryUnavailable(KaobotError):
+    """The gallery cannot be reached or did not answer in time."""
+
+
+class UnknownCharacter(KaobotError):
+    """No character of that name is enrolled in the scope."""
+
+
+class DuplicateEnrollment(KaobotError):
+    """The same picture is already enrolled for the same character."""
+
+
+class ConfigError(KaobotError):
+    """The configuration file is invalid."""

@@ -1,0 +1,222 @@
+"""The gallery interface: enrolled face vectors per scope (a guild id or `global`).
+
+Public methods do the shared work once (validation, normalisation, per-character ranking) and
+call small private methods that each backend implements.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import UnknownCharacter
+from ..faces import Box
+from ..preprocess import l2_normalize
+
+GLOBAL_SCOPE = "global"
+
+
+def clean_name(name: str) -> str:
+    """Character names are compared after trimming and collapsing whitespace."""
+    cleaned = " ".join(str(name).split())
+    if not cleaned:
+        raise ValueError("a character name cannot be empty")
+    if len(cleaned) > 100:
+        raise ValueError("a character name can have at most 100 characters")
+    return cleaned
+
+
+def face_id(scope: str, name: str, model_id: str, source_hash: str, box: Box) -> str:
+    """Deterministic id of a stored face: re-running an import never duplicates it."""
+    key = "\x1f".join([scope, name, model_id, source_hash, ",".join(map(str, box))])
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class FaceRecord:
+    """One enrolled face: its vector and where it came from."""
+
+    scope: str
+    name: str
+    model_id: str
+    vector: np.ndarray
+    source_hash: str
+    box: Box
+    crop: bytes | None = None  # JPEG of the face with context, kept for re-embedding
+    created: float = field(default_factory=time.time)
+
+    @property
+    def id(self) -> str:
+        return face_id(self.scope, self.name, self.model_id, self.source_hash, self.box)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A character and its best similarity to a query face."""
+
+    name: str
+    similarity: float
+    series: str | None = None
+    link: str | None = None
+
+
+@dataclass(frozen=True)
+class CharacterInfo:
+    """A character enrolled in a scope, with the number of faces stored for it."""
+
+    name: str
+    faces: int
+    series: str | None = None
+    link: str | None = None
+
+
+class Gallery(ABC):
+    """Async store of face vectors with exact per-scope, per-model search."""
+
+    async def add(self, records: Sequence[FaceRecord]) -> list[str]:
+        """Store faces (idempotent by content); returns their ids."""
+        prepared = []
+        for rec in records:
+            vector = np.asarray(rec.vector, dtype=np.float32).ravel()
+            if vector.size == 0 or not np.all(np.isfinite(vector)):
+                raise ValueError("a face vector must be non-empty and finite")
+            prepared.append(
+                FaceRecord(
+                    scope=str(rec.scope),
+                    name=clean_name(rec.name),
+                    model_id=rec.model_id,
+                    vector=l2_normalize(vector),
+                    source_hash=rec.source_hash,
+                    box=tuple(int(v) for v in rec.box),
+                    crop=rec.crop,
+                    created=rec.created,
+                )
+            )
+        if not prepared:
+            return []
+        await self._add(prepared)
+        return [rec.id for rec in prepared]
+
+    async def search(self, vectors: np.ndarray, scope: str, model_id: str, k: int) -> list[list[Candidate]]:
+        """For each query vector, the `k` most similar characters (best face each), best first."""
+        queries = l2_normalize(np.atleast_2d(np.asarray(vectors, dtype=np.float32)))
+        if len(queries) == 0 or k <= 0:
+            return [[] for _ in range(len(queries))]
+        hits = await self._search(queries, str(scope), model_id, k)
+        if not any(hits):
+            return hits
+        info = {c.name: c for c in await self.characters(scope)}
+        return [
+            [
+                Candidate(c.name, c.similarity, info[c.name].series, info[c.name].link) if c.name in info else c
+                for c in row
+            ]
+            for row in hits
+        ]
+
+    async def has_source(self, scope: str, name: str, model_id: str, source_hash: str) -> bool:
+        """Whether this picture is already enrolled for this character."""
+        return await self._has_source(str(scope), clean_name(name), model_id, source_hash)
+
+    async def forget(self, scope: str, name: str) -> int:
+        """Delete a character and all its faces; raises `UnknownCharacter` when absent."""
+        removed = await self._forget(str(scope), clean_name(name))
+        if not removed:
+            raise UnknownCharacter(f"no character named {clean_name(name)!r} is enrolled here")
+        return removed
+
+    async def rename(self, scope: str, old: str, new: str) -> int:
+        """Rename a character (merging into `new` if it exists); returns the faces moved."""
+        old, new = clean_name(old), clean_name(new)
+        moved = await self._rename(str(scope), old, new) if old != new else await self._count_name(str(scope), old)
+        if not moved:
+            raise UnknownCharacter(f"no character named {old!r} is enrolled here")
+        return moved
+
+    async def set_character_info(
+        self, scope: str, name: str, series: str | None = None, link: str | None = None
+    ) -> None:
+        """Attach an optional series (franchise) name and link to a character."""
+        await self._set_character_info(str(scope), clean_name(name), series or None, link or None)
+
+    async def characters(self, scope: str) -> list[CharacterInfo]:
+        """Characters of a scope with their face counts, sorted by name."""
+        return sorted(await self._characters(str(scope)), key=lambda c: c.name.casefold())
+
+    async def count(self, scope: str | None = None) -> int:
+        """Number of stored faces (in one scope, or in all)."""
+        return await self._count(None if scope is None else str(scope))
+
+    async def clear(self, scope: str) -> int:
+        """Delete everything in a scope; returns the faces removed."""
+        return await self._clear(str(scope))
+
+    async def model_ids(self, scope: str | None = None) -> dict[str, int]:
+        """Faces stored per embedder model id (to spot galleries that need re-embedding)."""
+        return await self._model_ids(None if scope is None else str(scope))
+
+    def records(self, scope: str | None = None, batch_size: int = 500) -> AsyncIterator[list[FaceRecord]]:
+        """Every stored face, in batches (for migration and re-embedding)."""
+        return self._records(None if scope is None else str(scope), batch_size)
+
+    async def __aenter__(self) -> Gallery:
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.close()
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    async def _add(self, records: list[FaceRecord]) -> None: ...
+
+    @abstractmethod
+    async def _search(self, queries: np.ndarray, scope: str, model_id: str, k: int) -> list[list[Candidate]]: ...
+
+    @abstractmethod
+    async def _has_source(self, scope: str, name: str, model_id: str, source_hash: str) -> bool: ...
+
+    @abstractmethod
+    async def _forget(self, scope: str, name: str) -> int: ...
+
+    @abstractmethod
+    async def _rename(self, scope: str, old: str, new: str) -> int: ...
+
+    @abstractmethod
+    async def _count_name(self, scope: str, name: str) -> int: ...
+
+    @abstractmethod
+    async def _set_character_info(self, scope: str, name: str, series: str | None, link: str | None) -> None: ...
+
+    @abstractmethod
+    async def _characters(self, scope: str) -> list[CharacterInfo]: ...
+
+    @abstractmethod
+    async def _count(self, scope: str | None) -> int: ...
+
+    @abstractmethod
+    async def _clear(self, scope: str) -> int: ...
+
+    @abstractmethod
+    async def _model_ids(self, scope: str | None) -> dict[str, int]: ...
+
+    @abstractmethod
+    def _records(self, scope: str | None, batch_size: int) -> AsyncIterator[list[FaceRecord]]: ...
+
+
+def best_per_character(scores: np.ndarray, names: Sequence[str], k: int) -> list[Candidate]:
+    """Top-k characters by their best-scoring face. `scores[i]` belongs to `names[i]`."""
+    best: dict[str, float] = {}
+    for idx in np.argsort(-scores):
+        name = names[idx]
+        if name not in best:
+            best[name] = float(scores[idx])
+            if len(best) == k:
+                break
+    return [Candidate(name, sim) for name, sim in best.items()]

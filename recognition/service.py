@@ -1,0 +1,221 @@
+"""`Recognizer`: the one entry point of the CLI and the bot.
+
+bytes → image → faces → embeddings → gallery → answer. The CPU-heavy part (`analyse`) runs in an
+executor; the gallery is awaited on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .annotate import draw_numbered_boxes
+from .config import RecognitionSettings
+from .detect import Detector
+from .embed import Embedder
+from .errors import DuplicateEnrollment, NoFaceFound
+from .faces import Box, Face, order_left_to_right
+from .gallery import Candidate, CharacterInfo, FaceRecord, Gallery, clean_name
+from .images import ImageLimits, decode_image, encode_jpeg, image_hash
+from .preprocess import crop_face
+
+log = logging.getLogger(__name__)
+
+CROP_MARGIN = 0.5  # context kept around a stored face, for re-embedding with another model
+CROP_SIZE = 192
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """A decoded picture with its faces (left to right) and their vectors."""
+
+    image: np.ndarray
+    source_hash: str
+    faces: list[Face]
+    vectors: np.ndarray
+
+
+@dataclass(frozen=True)
+class FaceResult:
+    """What kaobot says about one face."""
+
+    number: int
+    box: Box
+    detection_score: float
+    name: str | None
+    similarity: float | None
+    candidates: list[Candidate] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "box": list(self.box),
+            "detection_score": round(self.detection_score, 4),
+            "name": self.name,
+            "similarity": None if self.similarity is None else round(self.similarity, 4),
+            "candidates": [{"name": c.name, "similarity": round(c.similarity, 4)} for c in self.candidates],
+        }
+
+    @property
+    def match(self) -> Candidate | None:
+        return self.candidates[0] if self.name is not None and self.candidates else None
+
+
+@dataclass(frozen=True)
+class Identification:
+    """All faces of a picture, numbered left to right."""
+
+    image: np.ndarray
+    faces: list[FaceResult]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"faces": [f.to_json() for f in self.faces]}
+
+    def annotated(self) -> np.ndarray:
+        return draw_numbered_boxes(self.image, [f.box for f in self.faces], [f.name is not None for f in self.faces])
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    """A face stored for a character."""
+
+    name: str
+    scope: str
+    face_number: int
+    box: Box
+    face_id: str
+    faces_in_picture: int
+
+
+class Recognizer:
+    """Detect, embed, search and enrol; see the module docstring."""
+
+    def __init__(
+        self,
+        detector: Detector,
+        embedder: Embedder,
+        gallery: Gallery,
+        settings: RecognitionSettings | None = None,
+        limits: ImageLimits | None = None,
+        executor: Executor | None = None,
+    ) -> None:
+        self.detector = detector
+        self.embedder = embedder
+        self.gallery = gallery
+        self.settings = settings or RecognitionSettings()
+        self.limits = limits or ImageLimits()
+        self.executor = executor
+
+    @property
+    def model_id(self) -> str:
+        return self.embedder.model_id
+
+    # -- CPU work (thread-safe, blocking) -------------------------------------------------------
+    def analyse(self, data: bytes, embed: bool = True) -> Analysis:
+        """Decode, detect (at most `max_faces`, the largest) and embed. Blocking."""
+        image = decode_image(data, self.limits)
+        faces = self.detector.detect(image)
+        if len(faces) > self.settings.max_faces:
+            faces = sorted(faces, key=lambda f: f.area, reverse=True)[: self.settings.max_faces]
+        faces = order_left_to_right(faces)
+        vectors = self.embedder.embed(image, faces) if embed and faces else np.zeros((0, self.embedder.dim), np.float32)
+        return Analysis(image=image, source_hash=image_hash(data), faces=faces, vectors=vectors)
+
+    async def _analyse(self, data: bytes, embed: bool = True) -> Analysis:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, self.analyse, data, embed)
+
+    # -- the service -----------------------------------------------------------------------------
+    async def detect(self, data: bytes) -> Analysis:
+        """Faces only (no embedding, no gallery)."""
+        return await self._analyse(data, embed=False)
+
+    async def identify(self, data: bytes, scope: str, top_k: int | None = None) -> Identification:
+        """Every face of the picture with its best character (or `None` below the threshold)."""
+        analysis = await self._analyse(data)
+        return await self.identify_analysis(analysis, scope, top_k)
+
+    async def identify_analysis(self, analysis: Analysis, scope: str, top_k: int | None = None) -> Identification:
+        """Search the gallery for the faces of an analysed picture."""
+        k = max(1, top_k or self.settings.top_k)
+        hits = await self.gallery.search(analysis.vectors, scope, self.model_id, k) if analysis.faces else []
+        results = []
+        for number, (face, candidates) in enumerate(zip(analysis.faces, hits), start=1):
+            best = candidates[0] if candidates else None
+            known = best is not None and best.similarity >= self.settings.threshold
+            results.append(
+                FaceResult(
+                    number=number,
+                    box=face.box,
+                    detection_score=face.score,
+                    name=best.name if known else None,
+                    similarity=best.similarity if best else None,
+                    candidates=candidates,
+                )
+            )
+        return Identification(image=analysis.image, faces=results)
+
+    async def enroll(self, name: str, data: bytes, scope: str, face: int | None = None) -> Enrollment:
+        """Store one face of the picture for `name`: face number `face` (1-based, left to right),
+        else the largest. The same picture is refused twice for the same name."""
+        name = clean_name(name)
+        source = image_hash(data)
+        if await self.gallery.has_source(scope, name, self.model_id, source):
+            raise DuplicateEnrollment(f"this picture is already enrolled for {name!r}")
+        analysis = await self._analyse(data)
+        return await self.enroll_analysis(name, analysis, scope, face)
+
+    async def enroll_analysis(self, name: str, analysis: Analysis, scope: str, face: int | None = None) -> Enrollment:
+        """Store a face of an already analysed picture (see `enroll`)."""
+        name = clean_name(name)
+        faces = analysis.faces
+        if not faces:
+            raise NoFaceFound("no face was found in the picture")
+        if face is None:
+            index = max(range(len(faces)), key=lambda i: faces[i].area)
+        elif 1 <= face <= len(faces):
+            index = face - 1
+        else:
+            raise NoFaceFound(f"the picture has {len(faces)} face(s): choose a face number from 1 to {len(faces)}")
+        if await self.gallery.has_source(scope, name, self.model_id, analysis.source_hash):
+            raise DuplicateEnrollment(f"this picture is already enrolled for {name!r}")
+        chosen = faces[index]
+        crop = crop_face(analysis.image, chosen.box, margin=CROP_MARGIN, size=CROP_SIZE)
+        record = FaceRecord(
+            scope=scope,
+            name=name,
+            model_id=self.model_id,
+            vector=analysis.vectors[index],
+            source_hash=analysis.source_hash,
+            box=chosen.box,
+            crop=encode_jpeg(crop, quality=90),
+        )
+        (fid,) = await self.gallery.add([record])
+        log.info("enrolled a face for %r in scope %s", name, scope)
+        return Enrollment(name, scope, index + 1, chosen.box, fid, len(faces))
+
+    async def forget(self, name: str, scope: str) -> int:
+        return await self.gallery.forget(scope, name)
+
+    async def rename(self, old: str, new: str, scope: str) -> int:
+        return await self.gallery.rename(scope, old, new)
+
+    async def characters(self, scope: str) -> list[CharacterInfo]:
+        return await self.gallery.characters(scope)
+
+    async def stale_models(self, scope: str | None = None) -> dict[str, int]:
+        """Faces stored with another embedder than the configured one (they need re-embedding)."""
+        return {m: n for m, n in (await self.gallery.model_ids(scope)).items() if m != self.model_id}
+
+
+def faces_to_json(faces: Sequence[Face]) -> dict[str, Any]:
+    """`detect --json` output."""
+    return {"faces": [{"box": list(f.box), "score": round(f.score, 4)} for f in faces]}
+
+
+def enrollment_to_json(e: Enrollment) -> dict[str, Any]:
+    return asdict(e) | {"box": list(e.box)}

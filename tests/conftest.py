@@ -1,0 +1,70 @@
+"""Shared fixtures: drawn pictures, a real recognizer on a temporary SQLite gallery."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from recognition import Recognizer, Settings, build_recognizer
+from recognition.images import encode_png
+from tools.drawing import CharacterStyle, draw_scene
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+ALICE = CharacterStyle(hair=(60, 60, 200), eyes=(40, 160, 60), hair_length=0.9, bangs=3)
+BELLA = CharacterStyle(hair=(230, 200, 80), eyes=(180, 60, 60), hair_length=0.3, bangs=4, ribbon=(220, 40, 40))
+CARLA = CharacterStyle(hair=(200, 60, 140), eyes=(90, 60, 200), skin=(240, 210, 190), hair_length=0.6, bangs=2)
+
+
+def png(faces, size=(420, 400), background=(235, 235, 235)) -> bytes:
+    """PNG bytes of a drawn scene (see `tools.drawing.draw_scene`)."""
+    return encode_png(draw_scene(faces, size=size, background=background))
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip("../shared is absent")
+    return SHARED
+
+
+@pytest.fixture
+def alice_png() -> bytes:
+    return png([(200, 200, 170, ALICE)])
+
+
+@pytest.fixture
+def alice_png_2() -> bytes:
+    """Alice again, another picture (other size, position and background)."""
+    return png([(230, 190, 150, ALICE)], size=(460, 380), background=(210, 230, 245))
+
+
+@pytest.fixture
+def bella_png() -> bytes:
+    return png([(200, 200, 160, BELLA)])
+
+
+@pytest.fixture
+def pair_png() -> bytes:
+    """Alice on the left, Bella on the right."""
+    return png([(180, 200, 180, ALICE), (520, 210, 160, BELLA)], size=(700, 400))
+
+
+@pytest.fixture
+def blank_png() -> bytes:
+    return png([], size=(300, 200))
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    s = Settings()
+    s.data_dir = str(tmp_path / "data")
+    return s
+
+
+@pytest.fixture
+async def recognizer(settings) -> Recognizer:
+    rec = build_recognizer(settings)
+    yield rec
+    await rec.gallery.close()
