@@ -8,13 +8,12 @@ import pytest
 
 from recognition import Recognizer, Settings, build_recognizer
 from recognition.images import encode_png
-from tools.drawing import CharacterStyle, draw_scene
+from tools.drawing import draw_scene
+from tools.make_examples import ALICE, BELLA, CARLA
+
+__all__ = ["ALICE", "BELLA", "CARLA", "png"]
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-
-ALICE = CharacterStyle(hair=(60, 60, 200), eyes=(40, 160, 60), hair_length=0.9, bangs=3)
-BELLA = CharacterStyle(hair=(230, 200, 80), eyes=(180, 60, 60), hair_length=0.3, bangs=4, ribbon=(220, 40, 40))
-CARLA = CharacterStyle(hair=(200, 60, 140), eyes=(90, 60, 200), skin=(240, 210, 190), hair_length=0.6, bangs=2)
 
 
 def png(faces, size=(420, 400), background=(235, 235, 235)) -> bytes:

@@ -17,8 +17,17 @@ def vec(*values: float) -> np.ndarray:
     return v
 
 
-def rec(name: str, vector: np.ndarray, scope: str = "g1", model: str = "m1", source: str | None = None, box=(0, 0, 10, 10)):
-    return FaceRecord(scope=scope, name=name, model_id=model, vector=vector, source_hash=source or f"{name}-{vector.tobytes().hex()}", box=box)
+def rec(
+    name: str, vector: np.ndarray, scope: str = "g1", model: str = "m1", source: str | None = None, box=(0, 0, 10, 10)
+):
+    return FaceRecord(
+        scope=scope,
+        name=name,
+        model_id=model,
+        vector=vector,
+        source_hash=source or f"{name}-{vector.tobytes().hex()}",
+        box=box,
+    )
 
 
 @pytest.fixture(params=sorted(BACKENDS))

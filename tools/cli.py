@@ -64,7 +64,8 @@ def cmd_whois(args: argparse.Namespace) -> int:
             print("no face found")
         for face in result.faces:
             if face.name is not None:
-                line = f"{face.number}: {face.name} ({face.similarity:.2f})"
+                series = f" [{face.candidates[0].series}]" if face.candidates[0].series else ""
+                line = f"{face.number}: {face.name}{series} ({face.similarity:.2f})"
             elif face.similarity is not None:
                 line = f"{face.number}: unknown (closest: {face.candidates[0].name}, {face.similarity:.2f})"
             else:
