@@ -51,6 +51,9 @@ class RecognitionSettings:
 class GallerySettings:
     backend: str = "sqlite"
     path: str | None = None
+    quantize_above: int = 20_000
+    ann_above: int | None = 500_000
+    rerank: int = 64
 
 
 @dataclass

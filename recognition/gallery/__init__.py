@@ -14,6 +14,8 @@ def open_gallery(settings) -> Gallery:
     backend = settings.gallery.backend
     if backend == "sqlite":
         from .sqlite import SQLiteGallery
+        from .vector_index import SearchTuning
 
-        return SQLiteGallery(settings.gallery_path)
+        g = settings.gallery
+        return SQLiteGallery(settings.gallery_path, SearchTuning(g.quantize_above, g.ann_above, g.rerank))
     raise ConfigError(f"unknown gallery backend {backend!r}; valid: sqlite")

@@ -13,7 +13,6 @@ import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -21,6 +20,7 @@ import numpy as np
 
 from ..errors import GalleryUnavailable
 from .base import Candidate, CharacterInfo, FaceRecord, Gallery
+from .vector_index import SearchTuning, VectorIndex
 
 T = TypeVar("T")
 
@@ -49,23 +49,15 @@ CREATE TABLE IF NOT EXISTS characters (
 """
 
 
-@dataclass
-class _Index:
-    """Search matrix of one (scope, model id)."""
-
-    matrix: np.ndarray  # (n, dim) float32, unit rows
-    codes: np.ndarray  # (n,) int: index into names
-    names: list[str]
-
-
 class SQLiteGallery(Gallery):
     """The default gallery; see the module docstring."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, tuning: SearchTuning | None = None) -> None:
         self.path = Path(path)
+        self.tuning = tuning or SearchTuning()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kaobot-sqlite")
         self._conn: sqlite3.Connection | None = None
-        self._indexes: dict[tuple[str, str], _Index] = {}
+        self._indexes: dict[tuple[str, str], VectorIndex] = {}
         self._lock = threading.Lock()
         self._closed = False
 
@@ -208,7 +200,7 @@ class SQLiteGallery(Gallery):
         return removed
 
     # -- reads --------------------------------------------------------------------------------
-    def _load_index(self, conn: sqlite3.Connection, scope: str, model_id: str) -> _Index:
+    def _load_index(self, conn: sqlite3.Connection, scope: str, model_id: str) -> VectorIndex:
         with self._lock:
             cached = self._indexes.get((scope, model_id))
         if cached is not None:
@@ -225,7 +217,7 @@ class SQLiteGallery(Gallery):
                 names.append(name)
             codes[i] = len(names) - 1
             matrix[i] = np.frombuffer(blob, np.float32)
-        index = _Index(matrix, codes, names)
+        index = VectorIndex(matrix, codes, names, self.tuning)
         with self._lock:
             self._indexes[(scope, model_id)] = index
         return index
@@ -236,14 +228,7 @@ class SQLiteGallery(Gallery):
             return [[] for _ in range(len(queries))]
         if queries.shape[1] != index.matrix.shape[1]:
             raise ValueError(f"query dimension {queries.shape[1]} differs from the gallery's {index.matrix.shape[1]}")
-        scores = queries @ index.matrix.T  # (q, n)
-        results = []
-        for row in scores:
-            best = np.full(len(index.names), -np.inf, np.float32)
-            np.maximum.at(best, index.codes, row)
-            top = np.argsort(-best)[:k]
-            results.append([Candidate(index.names[i], float(best[i])) for i in top])
-        return results
+        return index.search(queries, k)
 
     async def _has_source(self, scope: str, name: str, model_id: str, source_hash: str) -> bool:
         return await self._run(
