@@ -10,6 +10,8 @@ from recognition import Recognizer, Settings, build_recognizer
 from recognition.images import encode_png
 from tools.drawing import CharacterStyle, draw_scene
 
+from .es_server import es_private_server, es_server  # noqa: F401  (fixtures)
+
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 ALICE = CharacterStyle(hair=(60, 60, 200), eyes=(40, 160, 60), hair_length=0.9, bangs=3)

@@ -317,3 +317,20 @@ class SQLiteGallery(Gallery):
                 )
                 for _, s, n, m, v, h, b, c, t in rows
             ]
+
+    async def _delete_faces(self, ids: list[str]) -> int:
+        def delete(conn: sqlite3.Connection) -> tuple[int, set[str]]:
+            removed, scopes = 0, set()
+            with conn:
+                conn.execute("BEGIN IMMEDIATE")
+                for start in range(0, len(ids), 500):
+                    chunk = ids[start : start + 500]
+                    marks = ",".join("?" * len(chunk))
+                    scopes |= {s for (s,) in conn.execute(f"SELECT DISTINCT scope FROM faces WHERE id IN ({marks})", chunk)}
+                    removed += conn.execute(f"DELETE FROM faces WHERE id IN ({marks})", chunk).rowcount
+            return removed, scopes
+
+        removed, scopes = await self._run(delete)
+        for scope in scopes:
+            self._invalidate(scope)
+        return removed
