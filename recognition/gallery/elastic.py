@@ -295,7 +295,11 @@ class ElasticsearchGallery(Gallery):
             except ConflictError:
                 pass  # already stored: adding is idempotent
             return
-        await self._bulk_create(self.alias, records)
+        try:
+            await self._bulk_create(self.alias, records)
+        except GalleryWriteError:  # what was stored is searchable when this returns
+            await self._call("refreshing", lambda: self.client.indices.refresh(index=self.alias))
+            raise
         await self._call("refreshing", lambda: self.client.indices.refresh(index=self.alias))
 
     async def _bulk_create(self, index: str, records: list[FaceRecord]) -> None:
