@@ -157,6 +157,6 @@ async def reembed_gallery(
     async def transform(batch: list[FaceRecord]) -> list[FaceRecord | None]:
         return await loop.run_in_executor(executor, embed_batch, batch)
 
-    result = await gallery.rewrite(transform, batch_size=batch_size, progress=progress)
+    result = await gallery.rewrite(transform, batch_size=batch_size, progress=progress, dims=embedder.dim)
     summary.faces = result.seen
     return summary

@@ -303,3 +303,39 @@ async def test_a_failed_rewrite_leaves_the_gallery_as_it_was(es):
         await es.rewrite(fails_later, batch_size=2)
     assert await _indices(es) == {f"{es.alias}-v1": [es.alias]}  # unfinished v2 removed, alias unmoved
     assert await es.model_ids() == {"m1": 5}
+
+
+async def test_reembed_to_another_size_reports_faces_it_cannot_keep(es):
+    from dataclasses import replace
+
+    from recognition.embed.baseline import BaselineEmbedder
+    from recognition.maintenance import reembed_gallery
+
+    from .conftest import ALICE, BELLA
+    from .test_gallery_maintenance import _stored_face
+
+    embedder = BaselineEmbedder()
+    alice, alice_fresh = _stored_face(embedder, ALICE, 200, 200, 170, model="old-8d", name="Alice")
+    bella, _ = _stored_face(embedder, BELLA, 210, 190, 150, model="old-8d", name="Bella", with_crop=False)
+    alice, bella = replace(alice, vector=vec(1, 0)), replace(bella, vector=vec(0, 1))  # an older 8-d model
+    await es.add([alice, bella])
+
+    with pytest.raises(GalleryWriteError) as info:
+        await reembed_gallery(es, embedder, batch_size=1)
+    assert set(info.value.failed) == {bella.id}
+    assert "--drop-without-crop" in str(info.value)
+    assert await _indices(es) == {f"{es.alias}-v1": [es.alias]}  # nothing changed
+    assert await es.model_ids() == {"old-8d": 2}
+
+    summary = await reembed_gallery(es, embedder, drop_without_crop=True)
+    assert (summary.reembedded, summary.dropped) == (1, 1)
+    assert await _indices(es) == {f"{es.alias}-v2": [es.alias]}
+    (hits,) = await es.search(alice_fresh, "g1", embedder.model_id, k=3)
+    assert [h.name for h in hits] == ["Alice"] and hits[0].similarity > 0.95
+
+
+def test_config_yaml_documents_the_defaults():
+    from pathlib import Path
+
+    shipped = load_settings(Path(__file__).resolve().parents[1] / "config.yaml")
+    assert shipped.gallery.elasticsearch == ElasticsearchSettings()

@@ -110,14 +110,8 @@ class Gallery(ABC):
         hits = await self._search(queries, str(scope), model_id, k)
         if not any(hits):
             return hits
-        info = {c.name: c for c in await self.characters(scope)}
-        return [
-            [
-                Candidate(c.name, c.similarity, info[c.name].series, info[c.name].link) if c.name in info else c
-                for c in row
-            ]
-            for row in hits
-        ]
+        info = await self._describe(str(scope), sorted({c.name for row in hits for c in row}))
+        return [[Candidate(c.name, c.similarity, *info[c.name]) if c.name in info else c for c in row] for row in hits]
 
     async def has_source(self, scope: str, name: str, model_id: str, source_hash: str) -> bool:
         """Whether this picture is already enrolled for this character."""
@@ -169,18 +163,23 @@ class Gallery(ABC):
         return await self._delete_faces(list(dict.fromkeys(ids))) if ids else 0
 
     async def rewrite(
-        self, transform: Transform, batch_size: int = 256, progress: Callable[[int], None] | None = None
+        self,
+        transform: Transform,
+        batch_size: int = 256,
+        progress: Callable[[int], None] | None = None,
+        dims: int | None = None,
     ) -> RewriteSummary:
         """Pass every stored face through `transform` (used to re-embed after a model change).
 
         `transform` gets a batch of records and returns one entry per record: the record itself
         (kept), another record (replaces it) or `None` (deleted). Backends with versioned storage
         write a new version and switch to it at the end, so readers see the old gallery until then;
-        others replace faces in place (a re-run after an interruption finishes the job).
+        others replace faces in place (a re-run after an interruption finishes the job). `dims`,
+        when known, is the size of the vectors `transform` produces (a new version is made for it).
         """
         summary = RewriteSummary()
         written: set[str] = set()  # in-place rewrites meet their own new records again: skip them
-        state = await self._rewrite_begin()
+        state = await self._rewrite_begin(dims)
         try:
             async for records in self._records(None, batch_size):
                 batch = [r for r in records if r.id not in written]
@@ -252,8 +251,14 @@ class Gallery(ABC):
     @abstractmethod
     async def _delete_faces(self, ids: list[str]) -> int: ...
 
+    async def _describe(self, scope: str, names: list[str]) -> dict[str, tuple[str | None, str | None]]:
+        """(series, link) of the named characters that have them. Backends where listing every
+        character of a scope is costly override this."""
+        wanted = set(names)
+        return {c.name: (c.series, c.link) for c in await self._characters(scope) if c.name in wanted}
+
     # Rewrite hooks; the defaults replace faces in place.
-    async def _rewrite_begin(self) -> Any:
+    async def _rewrite_begin(self, dims: int | None) -> Any:
         return None
 
     async def _rewrite_batch(self, state: Any, old: list[FaceRecord], new: list[FaceRecord | None]) -> None:

@@ -157,8 +157,10 @@ def _item_error(info: dict[str, Any]) -> tuple[str, int, str]:
 class _Rewrite:
     old_index: str | None
     old_count: int
+    dims: int | None = None
     new_index: str | None = None
     written: set[str] = field(default_factory=set)
+    rejected: dict[str, str] = field(default_factory=dict)  # face id -> why it cannot be written
 
 
 class ElasticsearchGallery(Gallery):
@@ -524,6 +526,9 @@ class ElasticsearchGallery(Gallery):
                 info[src["name"]] = (src.get("series"), src.get("link"))
         return info
 
+    async def _describe(self, scope: str, names: list[str]) -> dict[str, tuple[str | None, str | None]]:
+        return await self._character_info(scope, names)
+
     async def _characters(self, scope: str) -> list[CharacterInfo]:
         counts = await self._terms("name", _face_filter(scope))
         if not counts:
@@ -557,31 +562,45 @@ class ElasticsearchGallery(Gallery):
             yield [_from_doc(src) for src in batch]
 
     # -- re-embedding: a new index, then one alias swap ----------------------------------------
-    async def _rewrite_begin(self) -> _Rewrite:
+    async def _rewrite_begin(self, dims: int | None) -> _Rewrite:
         state = await self._index_state()
         if state is None:
             return _Rewrite(old_index=None, old_count=0)
-        return _Rewrite(old_index=state[0], old_count=await self._count_query({"match_all": {}}, state[0]))
+        count = await self._count_query({"match_all": {}}, state[0])
+        return _Rewrite(old_index=state[0], old_count=count, dims=dims)
 
     async def _rewrite_batch(self, state: _Rewrite, old: list[FaceRecord], new: list[FaceRecord | None]) -> None:
         records = [r for r in new if r is not None]
         if not records:
             return
+        if state.dims is None:
+            state.dims = records[0].vector.size
+        for r in records:  # one index holds one vector size: collect every face that cannot fit
+            if r.vector.size != state.dims:
+                state.rejected[r.id] = f"its vector has {r.vector.size} dimensions, the new index {state.dims}"
+        records = [r for r in records if r.vector.size == state.dims]
+        if not records:
+            return
         if state.new_index is None:
             state.new_index = await self._next_index()
-            await self._create_faces_index(state.new_index, records[0].vector.size, alias=False)
-        dims = {r.vector.size for r in records}
-        if len(dims) > 1:
-            raise ValueError(f"a rewrite produced vectors of several sizes {sorted(dims)}; one index holds one size")
+            await self._create_faces_index(state.new_index, state.dims, alias=False)
         await self._bulk_create(state.new_index, records)
         state.written.update(r.id for r in records)
 
     async def _rewrite_commit(self, state: _Rewrite, summary: RewriteSummary) -> None:
         if state.old_index is None:
             return
+        if state.rejected:
+            raise GalleryWriteError(
+                f"{len(state.rejected)} face(s) cannot be kept in the new index "
+                f"({next(iter(state.rejected.values()))}); nothing was changed. Re-embed or delete them "
+                "(kaobot gallery reembed --drop-without-crop deletes faces without a usable crop)",
+                state.rejected,
+                sorted(state.written),
+            )
         if state.new_index is None:  # every face was dropped: an empty index of the same size
             state.new_index = await self._next_index()
-            await self._create_faces_index(state.new_index, self._dims or 1, alias=False)
+            await self._create_faces_index(state.new_index, state.dims or self._dims or 1, alias=False)
         new_index = state.new_index
         await self._call("refreshing", lambda: self.client.indices.refresh(index=new_index))
         copied = await self._count_query({"match_all": {}}, new_index)
