@@ -88,10 +88,7 @@ class ReembedSummary:
     dropped: int = 0
 
     def describe(self, model_id: str) -> str:
-        text = (
-            f"{self.faces} face(s): {self.reembedded} re-embedded with {model_id!r}, "
-            f"{self.current} already current"
-        )
+        text = f"{self.faces} face(s): {self.reembedded} re-embedded with {model_id!r}, {self.current} already current"
         if self.without_crop:
             fate = "dropped" if self.dropped else "left as they were"
             text += f", {self.without_crop} without a usable crop ({fate})"

@@ -192,7 +192,12 @@ def test_settings_from_yaml(tmp_path):
     path = tmp_path / "kaobot.yaml"
     path.write_text(
         yaml.safe_dump(
-            {"gallery": {"backend": "elasticsearch", "elasticsearch": {"hosts": ["http://a:9200", "http://b:9200"], "k": 50}}}
+            {
+                "gallery": {
+                    "backend": "elasticsearch",
+                    "elasticsearch": {"hosts": ["http://a:9200", "http://b:9200"], "k": 50},
+                }
+            }
         )
     )
     es = load_settings(path).gallery.elasticsearch
@@ -339,3 +344,23 @@ def test_config_yaml_documents_the_defaults():
 
     shipped = load_settings(Path(__file__).resolve().parents[1] / "config.yaml")
     assert shipped.gallery.elasticsearch == ElasticsearchSettings()
+
+
+@pytest.mark.parametrize(("status", "message"), [(500, "failed while counting"), (401, "refused the credentials")])
+async def test_errors_that_retrying_cannot_fix_fail_at_once(status, message):
+    calls = []
+
+    async def handler(request: web.Request) -> web.Response:
+        calls.append(request.path)
+        body = {"error": {"type": "some_exception", "reason": "no"}, "status": status}
+        return web.json_response(body, status=status, headers={"X-Elastic-Product": "Elasticsearch"})
+
+    runner, url = await _fake_es(handler)
+    gallery = ElasticsearchGallery(es_settings(url, retries=3, retry_backoff=0.01))
+    try:
+        with pytest.raises(GalleryUnavailable, match=message):
+            await gallery.count()
+        assert len(calls) == 1
+    finally:
+        await gallery.close()
+        await runner.cleanup()

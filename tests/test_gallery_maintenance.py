@@ -45,7 +45,9 @@ def _stored_face(embedder, style, cx, cy, size, *, model, with_crop=True, scope=
     crop = encode_jpeg(crop_face(image, box, margin=CROP_MARGIN, size=CROP_SIZE), quality=90)
     old_vector = np.random.default_rng(cx).normal(size=embedder.dim).astype(np.float32)
     vector = old_vector if model != embedder.model_id else fresh
-    record = FaceRecord(scope, name or f"{style.hair}", model, vector, f"pic-{cx}-{cy}-{size}", box, crop if with_crop else None)
+    record = FaceRecord(
+        scope, name or f"{style.hair}", model, vector, f"pic-{cx}-{cy}-{size}", box, crop if with_crop else None
+    )
     return record, fresh
 
 

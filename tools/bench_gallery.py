@@ -72,7 +72,9 @@ async def bench(gallery: Gallery, label: str, records: list[FaceRecord], queries
     assert await gallery.count("bench") == len(records)
     rows.append(f"| {label} | bulk enrol, batches of {batch} (incl. crops) | {len(records) / seconds:,.0f} faces/s |")
     singles = make_records(20, queries.shape[1], 1, seed=1)
-    singles = [FaceRecord("bench", r.name, r.model_id, r.vector, f"single{i}", r.box, r.crop) for i, r in enumerate(singles)]
+    singles = [
+        FaceRecord("bench", r.name, r.model_id, r.vector, f"single{i}", r.box, r.crop) for i, r in enumerate(singles)
+    ]
     it = iter(singles)
     ms = await timed(lambda: gallery.add([next(it)]), len(singles))
     rows.append(f"| {label} | single enrolment (visible to the next search) | {summary(ms)} ms |")
@@ -101,7 +103,9 @@ async def run(args: argparse.Namespace) -> str:
             url = server.url
         try:
             for mode in ("knn", "script_score"):
-                settings = ElasticsearchSettings(hosts=[url], index=f"bench-{uuid.uuid4().hex[:8]}", replicas=0, search=mode)
+                settings = ElasticsearchSettings(
+                    hosts=[url], index=f"bench-{uuid.uuid4().hex[:8]}", replicas=0, search=mode
+                )
                 gallery = ElasticsearchGallery(settings)
                 try:
                     label = f"Elasticsearch API ({'noida-db' if server else url}), {mode}"

@@ -189,8 +189,12 @@ class ElasticsearchGallery(Gallery):
                     raise GalleryUnavailable(
                         f"the Elasticsearch gallery at {self._where} refused the credentials while {what} ({_reason(exc)})"
                     ) from exc
+                if status >= 500 and status not in TRANSIENT_STATUS:  # a sick cluster: not worth a retry
+                    raise GalleryUnavailable(
+                        f"the Elasticsearch gallery at {self._where} failed while {what} ({_reason(exc)})"
+                    ) from exc
                 if status not in TRANSIENT_STATUS:
-                    raise
+                    raise  # 404, 409 and the like: the caller decides
                 last: BaseException = exc
             except (TransportConnectionError, ConnectionTimeout) as exc:  # refused, reset, TLS, too slow
                 last = exc
