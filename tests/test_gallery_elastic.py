@@ -364,3 +364,26 @@ async def test_errors_that_retrying_cannot_fix_fail_at_once(status, message):
     finally:
         await gallery.close()
         await runner.cleanup()
+
+
+async def test_recognizer_on_elasticsearch(es_server, settings, alice_png, alice_png_2, bella_png, pair_png):
+    from recognition import build_recognizer
+    from recognition.errors import DuplicateEnrollment
+
+    settings.gallery.backend = "elasticsearch"
+    settings.gallery.elasticsearch = es_settings(es_server.url)
+    recognizer = build_recognizer(settings)
+    try:
+        await recognizer.enroll("Alice", alice_png, "guild-1")
+        await recognizer.enroll("Bella", bella_png, "guild-1")
+        with pytest.raises(DuplicateEnrollment):
+            await recognizer.enroll("Alice", alice_png, "guild-1")
+        result = await recognizer.identify(pair_png, "guild-1")
+        assert [f.name for f in result.faces] == ["Alice", "Bella"]
+        (face,) = (await recognizer.identify(alice_png_2, "guild-1")).faces
+        assert face.name == "Alice" and face.similarity >= settings.recognition.threshold
+        assert (await recognizer.identify(alice_png_2, "guild-2")).faces[0].name is None
+        (stored,) = [r async for batch in recognizer.gallery.records("guild-1") for r in batch if r.name == "Alice"]
+        assert stored.crop is not None and stored.model_id == recognizer.model_id
+    finally:
+        await recognizer.gallery.close()

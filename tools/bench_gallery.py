@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import platform
 import statistics
 import tempfile
@@ -88,6 +89,7 @@ async def bench(gallery: Gallery, label: str, records: list[FaceRecord], queries
 
 
 async def run(args: argparse.Namespace) -> str:
+    load_start = os.getloadavg()[0]
     records = make_records(args.faces, args.dim, args.per_character)
     queries = np.stack([r.vector for r in records[:: max(1, len(records) // args.queries)][: args.queries]])
     queries = queries + 0.3 * np.random.default_rng(2).normal(size=queries.shape).astype(np.float32)
@@ -129,7 +131,9 @@ async def run(args: argparse.Namespace) -> str:
         f"Measured with `python -m tools.bench_gallery {' '.join(args.argv)}`".rstrip() + f" against {target}. "
         f"{args.faces:,} faces of {args.dim} dims ({args.faces // args.per_character:,} characters, one scope), "
         f"each with a {len(records[0].crop):,}-byte JPEG crop; {platform.processor() or platform.machine()}, "
-        "2 shared CPU cores, server and client on the same machine. Latencies: median / p95 in ms. "
+        f"{os.cpu_count()} CPU cores shared with other work (load average {load_start:.1f} at the start, "
+        f"{os.getloadavg()[0]:.1f} at the end), server and client on the same machine. "
+        "Latencies: median / p95 in ms. "
         "Do not read the Elasticsearch rows as Elasticsearch's speed: they time kaobot's client path and "
         "noida-db's brute-force search.",
         "",

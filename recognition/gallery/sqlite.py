@@ -274,6 +274,16 @@ class SQLiteGallery(Gallery):
 
         return await self._run(query)
 
+    async def _describe(self, scope: str, names: list[str]) -> dict[str, tuple[str | None, str | None]]:
+        def query(conn: sqlite3.Connection) -> dict[str, tuple[str | None, str | None]]:
+            marks = ",".join("?" * len(names))
+            rows = conn.execute(
+                f"SELECT name, series, link FROM characters WHERE scope=? AND name IN ({marks})", (scope, *names)
+            ).fetchall()
+            return {name: (series, link) for name, series, link in rows}
+
+        return await self._run(query) if names else {}
+
     async def _count(self, scope: str | None) -> int:
         if scope is None:
             return await self._run(lambda conn: conn.execute("SELECT COUNT(*) FROM faces").fetchone()[0])
