@@ -21,7 +21,7 @@ from tools import cli
 
 from .gallery_backends import es_settings
 
-pytestmark = pytest.mark.elasticsearch
+needs_server = pytest.mark.elasticsearch  # a local noida-db, started by the es_server fixtures
 
 DIM = 8
 
@@ -43,6 +43,7 @@ async def es(es_server):
     await g.close()
 
 
+@needs_server
 async def test_mapping_is_explicit_and_behind_a_versioned_alias(es):
     await es.add([rec("A", vec(1, 0), crop=b"\xff\xd8jpeg")])
     mapping = (await es.client.indices.get_mapping(index=es.alias)).body
@@ -60,6 +61,7 @@ async def test_mapping_is_explicit_and_behind_a_versioned_alias(es):
     assert stored.crop == b"\xff\xd8jpeg"
 
 
+@needs_server
 async def test_vectors_of_another_size(es):
     await es.add([rec("A", vec(1, 0))])
     with pytest.raises(ValueError, match="8-dimensional"):
@@ -68,6 +70,7 @@ async def test_vectors_of_another_size(es):
     assert await es.search(np.ones(16, np.float32), "g1", "m2", k=3) == [[]]
 
 
+@needs_server
 @pytest.mark.parametrize("mode", ["script_score", "knn-without-collapse"])
 async def test_other_search_modes_give_the_same_similarities(es_server, es, mode):
     await es.add([rec("A", vec(1, 0)), rec("A", vec(0.6, 0.8)), rec("B", vec(0, 1)), rec("C", vec(-1, 0))])
@@ -84,6 +87,7 @@ async def test_other_search_modes_give_the_same_similarities(es_server, es, mode
         await other.close()
 
 
+@needs_server
 async def test_partial_bulk_failure_names_the_faces_not_stored(es):
     # A real per-document failure: the index behind the alias maps `box` as `byte`, so faces
     # with coordinates above 127 are rejected by the server while the others are stored.
@@ -100,12 +104,14 @@ async def test_partial_bulk_failure_names_the_faces_not_stored(es):
     assert await es.count("g1") == 3
 
 
+@needs_server
 async def test_existing_concrete_index_is_not_taken_over(es):
     await es.client.indices.create(index=es.alias)
     with pytest.raises(ConfigError, match="not an alias"):
         await es.add([rec("A", vec(1, 0))])
 
 
+@needs_server
 async def test_server_stopped_then_started_again(es_private_server, monkeypatch):
     monkeypatch.setenv("KAOBOT_ES_PASSWORD", "pa55word-not-for-messages")
     settings = es_settings(es_private_server.url, username="kaobot", retries=2, retry_backoff=0.05)
@@ -215,6 +221,7 @@ async def _all(gallery):
     return [r async for batch in gallery.records(batch_size=4) for r in batch]
 
 
+@needs_server
 async def test_migration_round_trip(tmp_path, es):
     first = SQLiteGallery(tmp_path / "first.sqlite3")
     back = SQLiteGallery(tmp_path / "back.sqlite3")
@@ -249,6 +256,7 @@ async def test_migration_round_trip(tmp_path, es):
         await back.close()
 
 
+@needs_server
 def test_cli_migrate_verifies_and_refuses_a_full_destination(tmp_path, es_server, capsys):
     settings = es_settings(es_server.url)
     config = tmp_path / "kaobot.yaml"
@@ -279,6 +287,7 @@ async def _indices(es) -> dict[str, list[str]]:
     return {name: sorted(body.get("aliases", {})) for name, body in resp.body.items()}
 
 
+@needs_server
 async def test_rewrite_writes_a_new_index_and_swaps_the_alias(es):
     await es.add([rec(f"C{i}", vec(1, i)) for i in range(5)])
 
@@ -293,6 +302,7 @@ async def test_rewrite_writes_a_new_index_and_swaps_the_alias(es):
     assert hits[0].name == "C0" and hits[0].similarity == pytest.approx(1.0, abs=1e-5)
 
 
+@needs_server
 async def test_a_failed_rewrite_leaves_the_gallery_as_it_was(es):
     await es.add([rec(f"C{i}", vec(1, i)) for i in range(5)])
     calls = 0
@@ -310,6 +320,7 @@ async def test_a_failed_rewrite_leaves_the_gallery_as_it_was(es):
     assert await es.model_ids() == {"m1": 5}
 
 
+@needs_server
 async def test_reembed_to_another_size_reports_faces_it_cannot_keep(es):
     from dataclasses import replace
 
@@ -366,6 +377,7 @@ async def test_errors_that_retrying_cannot_fix_fail_at_once(status, message):
         await runner.cleanup()
 
 
+@needs_server
 async def test_recognizer_on_elasticsearch(es_server, settings, alice_png, alice_png_2, bella_png, pair_png):
     from recognition import build_recognizer
     from recognition.errors import DuplicateEnrollment
