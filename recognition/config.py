@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -48,12 +50,36 @@ class RecognitionSettings:
 
 
 @dataclass
+class ElasticsearchSettings:
+    """The Elasticsearch gallery (`gallery.backend: elasticsearch`). Secrets come from the environment:
+    `KAOBOT_ES_API_KEY` (preferred) or `KAOBOT_ES_PASSWORD` with `username`."""
+
+    hosts: list[str] = field(default_factory=lambda: ["http://localhost:9200"])
+    username: str | None = None
+    verify_certs: bool = True
+    ca_certs: str | None = None
+    request_timeout: float = 10.0
+    retries: int = 3
+    retry_backoff: float = 0.5
+    index: str = "anime_face"
+    shards: int = 1
+    replicas: int = 1
+    index_type: str = "hnsw"
+    search: str = "knn"
+    k: int = 100
+    num_candidates: int = 200
+    collapse: bool = True
+    bulk_chunk_size: int = 500
+
+
+@dataclass
 class GallerySettings:
     backend: str = "sqlite"
     path: str | None = None
     quantize_above: int = 20_000
     ann_above: int | None = 500_000
     rerank: int = 64
+    elasticsearch: ElasticsearchSettings = field(default_factory=ElasticsearchSettings)
 
 
 @dataclass
@@ -94,9 +120,16 @@ def _build(cls: type, values: Any, where: str) -> Any:
 def _coerce(value: Any, hint: Any, name: str) -> Any:
     if value is None:
         return None
+    if typing.get_origin(hint) is list:
+        (item,) = typing.get_args(hint)
+        values = [value] if isinstance(value, str) else value
+        if not isinstance(values, list):
+            raise ConfigError(f"setting {name} must be a list, not {value!r}")
+        return [_coerce(v, item, f"{name}[{i}]") for i, v in enumerate(values)]
+    optional = typing.get_origin(hint) in (typing.Union, types.UnionType)
     base = {int: int, float: float, str: str, bool: bool}
     for typ in (bool, int, float, str):
-        if hint is typ or (getattr(hint, "__args__", None) and typ in hint.__args__):
+        if hint is typ or (optional and typ in typing.get_args(hint)):
             if typ is bool and not isinstance(value, bool):
                 raise ConfigError(f"setting {name} must be true or false, not {value!r}")
             if typ in (int, float) and isinstance(value, bool):

@@ -37,3 +37,13 @@ class DuplicateEnrollment(KaobotError):
 
 class ConfigError(KaobotError):
     """The configuration file is invalid."""
+
+
+class GalleryWriteError(GalleryUnavailable):
+    """Some faces of a write were not stored. `failed` maps each such face id to the reason;
+    `stored` lists the ids that were stored (or already present)."""
+
+    def __init__(self, message: str, failed: dict[str, str], stored: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.failed = dict(failed)
+        self.stored = list(stored or [])

@@ -32,6 +32,15 @@ def crop_face(image: np.ndarray, box: Box, *, margin: float, size: int) -> np.nd
     return cv2.warpAffine(image, matrix, (size, size), flags=interpolation, borderMode=cv2.BORDER_REPLICATE)
 
 
+def face_box_in_crop(box: Box, *, margin: float, size: int) -> tuple[float, float, float, float]:
+    """Where `box` lies inside `crop_face(image, box, margin=margin, size=size)`: the inverse of the
+    crop's window, so a stored crop can be re-embedded without the original picture."""
+    x1, y1, x2, y2 = box
+    w1, h1, w2, h2 = expand_box(box, margin)
+    scale = size / max(w2 - w1, 1.0)
+    return ((x1 - w1) * scale, (y1 - h1) * scale, (x2 - w1) * scale, (y2 - h1) * scale)
+
+
 def to_tensor_batch(crops: Sequence[np.ndarray], mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
     """Stack RGB uint8 crops into a float32 NCHW batch normalised by `mean` and `std` (0-1 scale)."""
     batch = np.stack(crops).astype(np.float32) / 255.0

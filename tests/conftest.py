@@ -13,6 +13,8 @@ from tools.make_examples import ALICE, BELLA, CARLA
 
 __all__ = ["ALICE", "BELLA", "CARLA", "png"]
 
+from .es_server import es_private_server, es_server  # noqa: F401  (fixtures)
+
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 

@@ -6,7 +6,7 @@ import pytest
 from recognition.errors import UnknownCharacter
 from recognition.gallery import FaceRecord, Gallery
 
-from .gallery_backends import BACKENDS
+from .gallery_backends import BACKEND_PARAMS, BACKENDS
 
 DIM = 8
 
@@ -30,9 +30,9 @@ def rec(
     )
 
 
-@pytest.fixture(params=sorted(BACKENDS))
+@pytest.fixture(params=BACKEND_PARAMS)
 async def gallery(request, tmp_path) -> Gallery:
-    g = await BACKENDS[request.param](tmp_path)
+    g = await BACKENDS[request.param](request, tmp_path)
     yield g
     await g.close()
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import hashlib
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -65,6 +66,19 @@ class Candidate:
     link: str | None = None
 
 
+@dataclass
+class RewriteSummary:
+    """What a `Gallery.rewrite` did."""
+
+    seen: int = 0
+    kept: int = 0
+    replaced: int = 0
+    dropped: int = 0
+
+
+Transform = Callable[[list[FaceRecord]], Awaitable[list[FaceRecord | None]]]
+
+
 @dataclass(frozen=True)
 class CharacterInfo:
     """A character enrolled in a scope, with the number of faces stored for it."""
@@ -79,24 +93,10 @@ class Gallery(ABC):
     """Async store of face vectors with exact per-scope, per-model search."""
 
     async def add(self, records: Sequence[FaceRecord]) -> list[str]:
-        """Store faces (idempotent by content); returns their ids."""
-        prepared = []
-        for rec in records:
-            vector = np.asarray(rec.vector, dtype=np.float32).ravel()
-            if vector.size == 0 or not np.all(np.isfinite(vector)):
-                raise ValueError("a face vector must be non-empty and finite")
-            prepared.append(
-                FaceRecord(
-                    scope=str(rec.scope),
-                    name=clean_name(rec.name),
-                    model_id=rec.model_id,
-                    vector=l2_normalize(vector),
-                    source_hash=rec.source_hash,
-                    box=tuple(int(v) for v in rec.box),
-                    crop=rec.crop,
-                    created=rec.created,
-                )
-            )
+        """Store faces (idempotent by content); returns their ids.
+
+        Raises `GalleryWriteError` (listing the faces not stored) when only some could be stored."""
+        prepared = [prepare_record(rec) for rec in records]
         if not prepared:
             return []
         await self._add(prepared)
@@ -110,14 +110,8 @@ class Gallery(ABC):
         hits = await self._search(queries, str(scope), model_id, k)
         if not any(hits):
             return hits
-        info = {c.name: c for c in await self.characters(scope)}
-        return [
-            [
-                Candidate(c.name, c.similarity, info[c.name].series, info[c.name].link) if c.name in info else c
-                for c in row
-            ]
-            for row in hits
-        ]
+        info = await self._describe(str(scope), sorted({c.name for row in hits for c in row}))
+        return [[Candidate(c.name, c.similarity, *info[c.name]) if c.name in info else c for c in row] for row in hits]
 
     async def has_source(self, scope: str, name: str, model_id: str, source_hash: str) -> bool:
         """Whether this picture is already enrolled for this character."""
@@ -164,6 +158,51 @@ class Gallery(ABC):
         """Every stored face, in batches (for migration and re-embedding)."""
         return self._records(None if scope is None else str(scope), batch_size)
 
+    async def delete_faces(self, ids: Sequence[str]) -> int:
+        """Delete faces by id (ids not stored are ignored); returns the faces removed."""
+        return await self._delete_faces(list(dict.fromkeys(ids))) if ids else 0
+
+    async def rewrite(
+        self,
+        transform: Transform,
+        batch_size: int = 256,
+        progress: Callable[[int], None] | None = None,
+        dims: int | None = None,
+    ) -> RewriteSummary:
+        """Pass every stored face through `transform` (used to re-embed after a model change).
+
+        `transform` gets a batch of records and returns one entry per record: the record itself
+        (kept), another record (replaces it) or `None` (deleted). Backends with versioned storage
+        write a new version and switch to it at the end, so readers see the old gallery until then;
+        others replace faces in place (a re-run after an interruption finishes the job). `dims`,
+        when known, is the size of the vectors `transform` produces (a new version is made for it).
+        """
+        summary = RewriteSummary()
+        written: set[str] = set()  # in-place rewrites meet their own new records again: skip them
+        state = await self._rewrite_begin(dims)
+        try:
+            async for records in self._records(None, batch_size):
+                batch = [r for r in records if r.id not in written]
+                if not batch:
+                    continue
+                out = await transform(batch)
+                if len(out) != len(batch):
+                    raise ValueError("a rewrite transform must return one entry per record")
+                new = [r if r is None or r is old else prepare_record(r) for old, r in zip(batch, out)]
+                await self._rewrite_batch(state, batch, new)
+                written.update(r.id for old, r in zip(batch, new) if r is not None and r is not old)
+                summary.seen += len(batch)
+                summary.kept += sum(r is old for old, r in zip(batch, new))
+                summary.dropped += sum(r is None for r in new)
+                if progress is not None:
+                    progress(len(batch))
+            summary.replaced = summary.seen - summary.kept - summary.dropped
+            await self._rewrite_commit(state, summary)
+        except BaseException:
+            await self._rewrite_abort(state)
+            raise
+        return summary
+
     async def __aenter__(self) -> Gallery:
         return self
 
@@ -208,6 +247,52 @@ class Gallery(ABC):
 
     @abstractmethod
     def _records(self, scope: str | None, batch_size: int) -> AsyncIterator[list[FaceRecord]]: ...
+
+    @abstractmethod
+    async def _delete_faces(self, ids: list[str]) -> int: ...
+
+    async def _describe(self, scope: str, names: list[str]) -> dict[str, tuple[str | None, str | None]]:
+        """(series, link) of the named characters that have them. Backends where listing every
+        character of a scope is costly override this."""
+        wanted = set(names)
+        return {c.name: (c.series, c.link) for c in await self._characters(scope) if c.name in wanted}
+
+    # Rewrite hooks; the defaults replace faces in place.
+    async def _rewrite_begin(self, dims: int | None) -> Any:
+        return None
+
+    async def _rewrite_batch(self, state: Any, old: list[FaceRecord], new: list[FaceRecord | None]) -> None:
+        changed = [(o, n) for o, n in zip(old, new) if n is not o]
+        if not changed:
+            return
+        same_id = [o.id for o, n in changed if n is not None and n.id == o.id]
+        if same_id:  # adding is idempotent by id: drop the old version first
+            await self._delete_faces(same_id)
+        await self._add([n for _, n in changed if n is not None])
+        await self._delete_faces([o.id for o, n in changed if n is None or n.id != o.id])
+
+    async def _rewrite_commit(self, state: Any, summary: RewriteSummary) -> None:
+        return None
+
+    async def _rewrite_abort(self, state: Any) -> None:
+        return None
+
+
+def prepare_record(rec: FaceRecord) -> FaceRecord:
+    """A record as backends store it: finite unit vector, clean name, string scope, int box."""
+    vector = np.asarray(rec.vector, dtype=np.float32).ravel()
+    if vector.size == 0 or not np.all(np.isfinite(vector)):
+        raise ValueError("a face vector must be non-empty and finite")
+    return FaceRecord(
+        scope=str(rec.scope),
+        name=clean_name(rec.name),
+        model_id=rec.model_id,
+        vector=l2_normalize(vector),
+        source_hash=rec.source_hash,
+        box=tuple(int(v) for v in rec.box),
+        crop=rec.crop,
+        created=rec.created,
+    )
 
 
 def best_per_character(scores: np.ndarray, names: Sequence[str], k: int) -> list[Candidate]:

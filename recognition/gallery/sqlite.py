@@ -259,6 +259,16 @@ class SQLiteGallery(Gallery):
 
         return await self._run(query)
 
+    async def _describe(self, scope: str, names: list[str]) -> dict[str, tuple[str | None, str | None]]:
+        def query(conn: sqlite3.Connection) -> dict[str, tuple[str | None, str | None]]:
+            marks = ",".join("?" * len(names))
+            rows = conn.execute(
+                f"SELECT name, series, link FROM characters WHERE scope=? AND name IN ({marks})", (scope, *names)
+            ).fetchall()
+            return {name: (series, link) for name, series, link in rows}
+
+        return await self._run(query) if names else {}
+
     async def _count(self, scope: str | None) -> int:
         if scope is None:
             return await self._run(lambda conn: conn.execute("SELECT COUNT(*) FROM faces").fetchone()[0])
@@ -302,3 +312,20 @@ class SQLiteGallery(Gallery):
                 )
                 for _, s, n, m, v, h, b, c, t in rows
             ]
+
+    async def _delete_faces(self, ids: list[str]) -> int:
+        def delete(conn: sqlite3.Connection) -> tuple[int, set[str]]:
+            removed, scopes = 0, set()
+            with conn:
+                conn.execute("BEGIN IMMEDIATE")
+                for start in range(0, len(ids), 500):
+                    chunk = ids[start : start + 500]
+                    marks = ",".join("?" * len(chunk))
+                    scopes |= {s for (s,) in conn.execute(f"SELECT DISTINCT scope FROM faces WHERE id IN ({marks})", chunk)}
+                    removed += conn.execute(f"DELETE FROM faces WHERE id IN ({marks})", chunk).rowcount
+            return removed, scopes
+
+        removed, scopes = await self._run(delete)
+        for scope in scopes:
+            self._invalidate(scope)
+        return removed
