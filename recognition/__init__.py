@@ -22,10 +22,12 @@ from .errors import (
 from .faces import Face
 from .images import ImageLimits, decode_image
 from .service import Enrollment, FaceResult, Identification, Recognizer
+from .worker import Busy, InferenceWorker
 
 __all__ = [
     "BackendUnavailable",
     "BadImage",
+    "Busy",
     "ConfigError",
     "DuplicateEnrollment",
     "Enrollment",
@@ -34,6 +36,7 @@ __all__ = [
     "GalleryUnavailable",
     "Identification",
     "ImageLimits",
+    "InferenceWorker",
     "KaobotError",
     "ModelFileError",
     "NoFaceFound",
@@ -46,18 +49,32 @@ __all__ = [
 ]
 
 
-def build_recognizer(settings: Settings, executor: Executor | None = None, gallery=None) -> Recognizer:
-    """Compose detector, embedder and gallery from the settings (the composition root's helper)."""
+def build_recognizer(
+    settings: Settings, executor: Executor | None = None, gallery=None, batching: bool = False
+) -> Recognizer:
+    """Compose detector, embedder and gallery from the settings (the composition root's helper).
+
+    With `batching`, pictures go through a bounded, batching `InferenceWorker` (settings
+    `inference.*`) instead of `executor`; `Recognizer.close()` stops it.
+    """
     from .detect import build_detector
     from .embed import build_embedder
     from .gallery import open_gallery
 
     limits = ImageLimits(max_bytes=settings.limits.max_bytes, max_pixels=settings.limits.max_pixels)
+    detector = build_detector(settings.detector)
+    embedder = build_embedder(settings.embedder)
+    worker = (
+        InferenceWorker(detector, embedder, limits, settings.recognition.max_faces, settings.inference)
+        if batching
+        else None
+    )
     return Recognizer(
-        detector=build_detector(settings.detector),
-        embedder=build_embedder(settings.embedder),
+        detector=detector,
+        embedder=embedder,
         gallery=gallery if gallery is not None else open_gallery(settings),
         settings=settings.recognition,
         limits=limits,
         executor=executor,
+        worker=worker,
     )

@@ -73,6 +73,14 @@ class ElasticsearchSettings:
 
 
 @dataclass
+class InferenceSettings:
+    threads: int = 1
+    max_batch: int = 8
+    max_wait_ms: float = 5.0
+    max_pending: int = 32
+
+
+@dataclass
 class GallerySettings:
     backend: str = "sqlite"
     path: str | None = None
@@ -89,6 +97,7 @@ class Settings:
     detector: DetectorSettings = field(default_factory=DetectorSettings)
     embedder: EmbedderSettings = field(default_factory=EmbedderSettings)
     recognition: RecognitionSettings = field(default_factory=RecognitionSettings)
+    inference: InferenceSettings = field(default_factory=InferenceSettings)
     gallery: GallerySettings = field(default_factory=GallerySettings)
 
     @property

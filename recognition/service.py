@@ -20,25 +20,17 @@ from .config import RecognitionSettings
 from .detect import Detector
 from .embed import Embedder
 from .errors import DuplicateEnrollment, NoFaceFound
-from .faces import Box, Face, order_left_to_right
+from .faces import Box, Face
 from .gallery import Candidate, CharacterInfo, FaceRecord, Gallery, clean_name
-from .images import ImageLimits, decode_image, encode_jpeg, image_hash
+from .images import ImageLimits, encode_jpeg, image_hash
+from .pipeline import Analysis, analyse_batch
 from .preprocess import crop_face
+from .worker import InferenceWorker
 
 log = logging.getLogger(__name__)
 
 CROP_MARGIN = 0.5  # context kept around a stored face, for re-embedding with another model
 CROP_SIZE = 192
-
-
-@dataclass(frozen=True)
-class Analysis:
-    """A decoded picture with its faces (left to right) and their vectors."""
-
-    image: np.ndarray
-    source_hash: str
-    faces: list[Face]
-    vectors: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -103,6 +95,7 @@ class Recognizer:
         settings: RecognitionSettings | None = None,
         limits: ImageLimits | None = None,
         executor: Executor | None = None,
+        worker: InferenceWorker | None = None,
     ) -> None:
         self.detector = detector
         self.embedder = embedder
@@ -110,6 +103,19 @@ class Recognizer:
         self.settings = settings or RecognitionSettings()
         self.limits = limits or ImageLimits()
         self.executor = executor
+        self.worker = worker
+
+    async def close(self) -> None:
+        """Stop the worker (if any) and close the gallery."""
+        if self.worker is not None:
+            await self.worker.close()
+        await self.gallery.close()
+
+    async def __aenter__(self) -> Recognizer:
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.close()
 
     @property
     def model_id(self) -> str:
@@ -118,15 +124,14 @@ class Recognizer:
     # -- CPU work (thread-safe, blocking) -------------------------------------------------------
     def analyse(self, data: bytes, embed: bool = True) -> Analysis:
         """Decode, detect (at most `max_faces`, the largest) and embed. Blocking."""
-        image = decode_image(data, self.limits)
-        faces = self.detector.detect(image)
-        if len(faces) > self.settings.max_faces:
-            faces = sorted(faces, key=lambda f: f.area, reverse=True)[: self.settings.max_faces]
-        faces = order_left_to_right(faces)
-        vectors = self.embedder.embed(image, faces) if embed and faces else np.zeros((0, self.embedder.dim), np.float32)
-        return Analysis(image=image, source_hash=image_hash(data), faces=faces, vectors=vectors)
+        (result,) = analyse_batch([data], self.detector, self.embedder, self.limits, self.settings.max_faces, embed)
+        if isinstance(result, Exception):
+            raise result
+        return result
 
     async def _analyse(self, data: bytes, embed: bool = True) -> Analysis:
+        if self.worker is not None:
+            return await self.worker.submit(data, embed)
         return await asyncio.get_running_loop().run_in_executor(self.executor, self.analyse, data, embed)
 
     # -- the service -----------------------------------------------------------------------------

@@ -321,7 +321,9 @@ class SQLiteGallery(Gallery):
                 for start in range(0, len(ids), 500):
                     chunk = ids[start : start + 500]
                     marks = ",".join("?" * len(chunk))
-                    scopes |= {s for (s,) in conn.execute(f"SELECT DISTINCT scope FROM faces WHERE id IN ({marks})", chunk)}
+                    scopes |= {
+                        s for (s,) in conn.execute(f"SELECT DISTINCT scope FROM faces WHERE id IN ({marks})", chunk)
+                    }
                     removed += conn.execute(f"DELETE FROM faces WHERE id IN ({marks})", chunk).rowcount
             return removed, scopes
 

@@ -1,0 +1,149 @@
+"""A bounded, batching inference worker.
+
+Concurrent requests wait in a queue of at most `max_pending`; beyond that `submit` raises `Busy`
+at once (the bot answers "busy, try again shortly" instead of piling work up). Each of `threads`
+consumers takes up to `max_batch` waiting pictures (waiting at most `max_wait_ms` for more) and
+analyses them together (`recognition.pipeline.analyse_batch`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from .config import InferenceSettings
+from .detect import Detector
+from .embed import Embedder
+from .errors import KaobotError
+from .images import ImageLimits
+from .pipeline import Analysis, analyse_batch
+
+log = logging.getLogger(__name__)
+
+
+class Busy(KaobotError):
+    """Too many pictures are waiting; try again shortly."""
+
+
+@dataclass
+class _Job:
+    data: bytes
+    embed: bool
+    future: asyncio.Future
+
+
+class InferenceWorker:
+    """See the module docstring. Use as `async with InferenceWorker(...) as worker`."""
+
+    def __init__(
+        self,
+        detector: Detector,
+        embedder: Embedder,
+        limits: ImageLimits,
+        max_faces: int,
+        settings: InferenceSettings | None = None,
+    ) -> None:
+        self.detector = detector
+        self.embedder = embedder
+        self.limits = limits
+        self.max_faces = max_faces
+        self.settings = settings or InferenceSettings()
+        self._queue: asyncio.Queue[_Job] | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._executor: ThreadPoolExecutor | None = None
+        self.pending = 0
+
+    async def start(self) -> InferenceWorker:
+        if self._queue is None:
+            self._queue = asyncio.Queue()
+            self._executor = ThreadPoolExecutor(self.settings.threads, thread_name_prefix="kaobot-infer")
+            self._tasks = [
+                asyncio.create_task(self._consume(), name=f"kaobot-infer-{i}") for i in range(self.settings.threads)
+            ]
+        return self
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        if self._queue is not None:
+            while not self._queue.empty():
+                job = self._queue.get_nowait()
+                if not job.future.done():
+                    job.future.set_exception(Busy("kaobot is shutting down"))
+            self._queue = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+    async def __aenter__(self) -> InferenceWorker:
+        return await self.start()
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.close()
+
+    async def submit(self, data: bytes, embed: bool = True) -> Analysis:
+        """Analyse one picture; raises `Busy` when `max_pending` pictures are already waiting."""
+        if self._queue is None:
+            await self.start()
+        if self.pending >= self.settings.max_pending:
+            raise Busy("kaobot is busy; try again shortly")
+        self.pending += 1
+        future = asyncio.get_running_loop().create_future()
+        try:
+            self._queue.put_nowait(_Job(data, embed, future))
+            return await future
+        finally:
+            self.pending -= 1
+
+    async def _consume(self) -> None:
+        loop = asyncio.get_running_loop()
+        queue = self._queue
+        while True:
+            jobs = [await queue.get()]
+            deadline = loop.time() + self.settings.max_wait_ms / 1000
+            while len(jobs) < self.settings.max_batch:
+                if not queue.empty():
+                    jobs.append(queue.get_nowait())
+                    continue
+                timeout = deadline - loop.time()
+                if timeout <= 0:
+                    break
+                try:
+                    jobs.append(await asyncio.wait_for(queue.get(), timeout))
+                except asyncio.TimeoutError:
+                    break
+            jobs = [j for j in jobs if not j.future.cancelled()]
+            if not jobs:
+                continue
+            # Pictures are grouped by kind of work, so one batch is one forward pass.
+            for embed in (True, False):
+                group = [j for j in jobs if j.embed == embed]
+                if group:
+                    await self._run(loop, group, embed)
+
+    async def _run(self, loop: asyncio.AbstractEventLoop, jobs: list[_Job], embed: bool) -> None:
+        try:
+            results = await loop.run_in_executor(
+                self._executor,
+                analyse_batch,
+                [j.data for j in jobs],
+                self.detector,
+                self.embedder,
+                self.limits,
+                self.max_faces,
+                embed,
+            )
+        except Exception as exc:  # a backend failure fails the whole batch, never the worker
+            log.exception("inference batch failed")
+            results = [exc] * len(jobs)
+        for job, result in zip(jobs, results):
+            if job.future.done():
+                continue
+            if isinstance(result, Exception):
+                job.future.set_exception(result)
+            else:
+                job.future.set_result(result)
