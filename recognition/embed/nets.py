@@ -38,14 +38,16 @@ class _InvertedResidual(nn.Module):
 class MobileFaceNet(nn.Module):
     """A MobileFaceNet-like backbone; `width` scales the channels, any input size works."""
 
-    def __init__(self, dim: int = 512, width: float = 1.0, stages: tuple[int, ...] = (2, 4, 2)) -> None:
+    def __init__(
+        self, dim: int = 512, width: float = 1.0, stages: tuple[int, ...] = (2, 4, 2), in_channels: int = 3
+    ) -> None:
         super().__init__()
 
         def ch(c: int) -> int:
             return max(8, int(c * width))
 
         layers: list[nn.Module] = [
-            nn.Conv2d(3, ch(64), 3, 2, 1, bias=False),
+            nn.Conv2d(in_channels, ch(64), 3, 2, 1, bias=False),
             nn.BatchNorm2d(ch(64)),
             nn.PReLU(ch(64)),
         ]
