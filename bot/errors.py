@@ -73,7 +73,7 @@ def user_message(error: BaseException) -> str:
     if isinstance(error, BadImage):
         # Keep the decoder's first clause ("the image is corrupt or truncated"), not the library detail.
         reason = str(error).split(": ", 1)[0]
-        return _sentence(f"I couldn't use that picture: {reason}")
+        return as_sentence(f"I couldn't use that picture: {reason}")
     if isinstance(error, GalleryUnavailable):
         return "The character gallery is not available right now; please try again in a minute."
     if isinstance(error, StateUnavailable):
@@ -82,10 +82,10 @@ def user_message(error: BaseException) -> str:
         return "kaobot is not set up correctly; the owner has been told."
     if type(error).__module__ == __name__:  # the bot's own errors are written as sentences
         return str(error)
-    return _sentence(str(error))  # the core's ("no face was found in the picture")
+    return as_sentence(str(error))  # the core's ("no face was found in the picture")
 
 
-def _sentence(text: str) -> str:
+def as_sentence(text: str) -> str:
     text = text.strip()
     if not text:
         return UNEXPECTED

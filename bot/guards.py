@@ -7,7 +7,7 @@ import discord
 from recognition import Settings
 from recognition.gallery import clean_name
 
-from .errors import BadName, NotAllowed, NotInGuild
+from .errors import BadName, NotAllowed, NotInGuild, as_sentence
 
 
 def guild_scope(interaction: discord.Interaction) -> str:
@@ -34,4 +34,4 @@ def valid_name(name: str) -> str:
     try:
         return clean_name(name)
     except ValueError as exc:
-        raise BadName(str(exc)) from None
+        raise BadName(as_sentence(str(exc))) from None

@@ -68,10 +68,11 @@ async def _serve(bot: Kaobot, token: str) -> None:
     stopped = asyncio.create_task(stop.wait(), name="kaobot-stop")
     try:
         await asyncio.wait({start, stopped}, return_when=asyncio.FIRST_COMPLETED)
-        if stopped.done():
+        if start.done():
+            start.result()  # login refused, gateway failure, or the bot closed itself
+        else:
             log.info("signal received: shutting down")
-            await bot.close()
-        await start
+            await bot.close()  # closes the gateway and Discord's HTTP session; `start` is cancelled below
     except discord.LoginFailure:
         raise KaobotError(BAD_TOKEN) from None
     except discord.PrivilegedIntentsRequired:

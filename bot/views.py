@@ -12,7 +12,7 @@ MAX_PICKABLE = 24  # 25 buttons per message, one of them "Cancel"
 class InvokerView(discord.ui.View):
     """A view that only the user who ran the command may use."""
 
-    def __init__(self, invoker_id: int, timeout: float) -> None:
+    def __init__(self, invoker_id: int, timeout: float | None) -> None:
         super().__init__(timeout=timeout)
         self.invoker_id = invoker_id
 
@@ -31,7 +31,7 @@ class InvokerView(discord.ui.View):
 class FacePicker(InvokerView):
     """Numbered buttons, one per face, and "Cancel"; `choice` holds the face number (or `None`)."""
 
-    def __init__(self, invoker_id: int, faces: int, timeout: float = 180.0) -> None:
+    def __init__(self, invoker_id: int, faces: int, timeout: float | None = None) -> None:
         super().__init__(invoker_id, timeout)
         self.choice: int | None = None
         for number in range(1, min(faces, MAX_PICKABLE) + 1):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import discord
@@ -72,13 +73,22 @@ class Enroll(commands.Cog):
         self, interaction: discord.Interaction, image, boxes: list[tuple[int, int, int, int]], name: str
     ) -> int | None:
         """Show the numbered faces with one button each; the chosen number, or `None` (cancel, timeout)."""
-        view = FacePicker(interaction.user.id, len(boxes), timeout=self.pick_timeout)
+        # The deadline is ours, not the view's: a view's own timeout starts only once Discord
+        # delivered the message, and `stop()` releases it from the view store either way.
+        view = FacePicker(interaction.user.id, len(boxes), timeout=None)
         reply = picker_reply(image, boxes, name, limit=interaction.filesize_limit)
         await interaction.followup.send(**reply.send_kwargs(), view=view, ephemeral=True)
-        timed_out = await view.wait()
+        try:
+            await asyncio.wait_for(view.wait(), self.pick_timeout)
+            timed_out = False
+        except asyncio.TimeoutError:
+            view.stop()
+            timed_out = True
         if view.choice is None:
             why = "No face was chosen in time" if timed_out else "Cancelled"
-            await interaction.followup.send(**Reply(content=f"{why}: nothing was enrolled.").send_kwargs(), ephemeral=True)
+            await interaction.followup.send(
+                **Reply(content=f"{why}: nothing was enrolled.").send_kwargs(), ephemeral=True
+            )
         return view.choice
 
 

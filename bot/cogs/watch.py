@@ -48,7 +48,9 @@ class Watch(commands.Cog):
         if channel.guild.id != interaction.guild_id:
             raise NotAllowed("That channel belongs to another server.")
         if state == "on" and not self.services.settings.bot.message_content:
-            raise NotAllowed("Watching channels is switched off for this bot (it runs without the message content intent).")
+            raise NotAllowed(
+                "Watching channels is switched off for this bot (it runs without the message content intent)."
+            )
         await self.services.watchlist.set(int(scope), channel.id, state == "on")
         log.info("guild %s: user %s turned watching %s in channel %s", scope, interaction.user.id, state, channel.id)
         if state == "on":

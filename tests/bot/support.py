@@ -109,8 +109,13 @@ class FakeCDN:
         return web.Response(status=int(request.match_info["code"]))
 
 
-def attachment(url: str, filename: str = "picture.png", size: int | None = None, content_type: str | None = "image/png",
-               data: bytes | None = None) -> discord.Attachment:
+def attachment(
+    url: str,
+    filename: str = "picture.png",
+    size: int | None = None,
+    content_type: str | None = "image/png",
+    data: bytes | None = None,
+) -> discord.Attachment:
     """A real `discord.Attachment` as Discord describes it."""
     payload: dict[str, Any] = {
         "id": str(next(_ids)),

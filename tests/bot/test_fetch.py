@@ -41,8 +41,13 @@ def test_discord_hosts(host, ok):
 
 async def test_production_defaults_refuse_other_hosts_and_plain_http(session):
     f = ImageFetcher(session, 1000, 1.0)
-    for url in ("https://example.com/a.png", "http://cdn.discordapp.com/a.png", "https://user:pw@cdn.discordapp.com/a",
-                "file:///etc/passwd", "not a url"):
+    for url in (
+        "https://example.com/a.png",
+        "http://cdn.discordapp.com/a.png",
+        "https://user:pw@cdn.discordapp.com/a",
+        "file:///etc/passwd",
+        "not a url",
+    ):
         with pytest.raises(DownloadFailed):
             f.check_url(url)
     assert f.check_url("https://cdn.discordapp.com/attachments/1/2/a.png").host == "cdn.discordapp.com"

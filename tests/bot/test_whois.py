@@ -70,12 +70,19 @@ async def test_no_face(kaobot, cdn, blank_png):
 @pytest.mark.parametrize(
     ("filename", "content_type", "size", "expected"),
     [
-        ("notes.txt", "text/plain", 100, "notes.txt is not a picture: please attach a PNG, JPEG, WebP, GIF or BMP image."),
+        (
+            "notes.txt",
+            "text/plain",
+            100,
+            "notes.txt is not a picture: please attach a PNG, JPEG, WebP, GIF or BMP image.",
+        ),
         ("huge.png", "image/png", 30 * 1024 * 1024, "huge.png is too large (30 MiB); the limit is 25 MiB."),
         ("clip.mp4", "video/mp4", 100, "clip.mp4 is not a picture"),
     ],
 )
-async def test_refused_attachments_are_answered_before_any_download(kaobot, cdn, filename, content_type, size, expected):
+async def test_refused_attachments_are_answered_before_any_download(
+    kaobot, cdn, filename, content_type, size, expected
+):
     fake = fake_interaction()
     url = cdn.put(filename, b"x" * 100)
     await invoke(kaobot, whois(kaobot), fake, attachment(url, filename, size=size, content_type=content_type))
@@ -129,7 +136,11 @@ async def test_cooldown_per_user(bots, cdn, alice_png):
     first, second, third = (fake_interaction() for _ in range(3))
     for fake in (first, second, third):
         await invoke(bot, whois(bot), fake, attachment(url))
-    assert third.last.ephemeral and third.last.text.startswith("Slow down a little: try again in") and third.deferred is None
+    assert (
+        third.last.ephemeral
+        and third.last.text.startswith("Slow down a little: try again in")
+        and third.deferred is None
+    )
     other_user = fake_interaction(user_id=777)
     await invoke(bot, whois(bot), other_user, attachment(url))
     assert other_user.last.kwargs.get("embeds")
@@ -169,11 +180,17 @@ async def test_unexpected_error_is_logged_and_still_answered(kaobot, cdn, alice_
 
 async def test_context_menu_reads_attachments_and_embedded_images(alice_known, cdn, alice_png, bella_png):
     embedded = discord.Embed.from_dict(
-        {"type": "image", "url": "https://example.com/bella.png",
-         "thumbnail": {"url": "https://example.com/bella.png", "proxy_url": cdn.put("proxied.png", bella_png)}}
+        {
+            "type": "image",
+            "url": "https://example.com/bella.png",
+            "thumbnail": {"url": "https://example.com/bella.png", "proxy_url": cdn.put("proxied.png", bella_png)},
+        }
     )
     message = fake_message(
-        [attachment(cdn.put("a.png", alice_png)), attachment(cdn.put("n.txt", b"hi"), "n.txt", content_type="text/plain")],
+        [
+            attachment(cdn.put("a.png", alice_png)),
+            attachment(cdn.put("n.txt", b"hi"), "n.txt", content_type="text/plain"),
+        ],
         [embedded],
     )
     fake = fake_interaction()
@@ -190,8 +207,10 @@ async def test_context_menu_reads_attachments_and_embedded_images(alice_known, c
 async def test_context_menu_never_fetches_the_linked_host(kaobot, cdn, alice_png):
     cdn.put("a.png", alice_png)
     hostile = discord.Embed.from_dict(
-        {"type": "image", "image": {"url": "https://example.com/a.png",
-                                    "proxy_url": cdn.url("/attachments/a.png", host="localhost")}}
+        {
+            "type": "image",
+            "image": {"url": "https://example.com/a.png", "proxy_url": cdn.url("/attachments/a.png", host="localhost")},
+        }
     )
     fake = fake_interaction()
     await invoke(kaobot, menu(kaobot), fake, fake_message([], [hostile]))
