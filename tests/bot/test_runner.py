@@ -35,6 +35,7 @@ class FakeDiscord:
         self.valid_token = valid_token
         self.connected = asyncio.Event()
         self.client: discord.Client | None = None
+        self.synced: list[dict] | None = None
         fake = self
 
         async def request(http, route, **kwargs):
@@ -57,6 +58,12 @@ class FakeDiscord:
                     "verify_key": "00",
                     "flags": 0,
                 }
+            if route.method == "PUT" and route.path == "/applications/{application_id}/guilds/{guild_id}/commands":
+                fake.synced = kwargs["json"]  # what Discord would register: echo it with ids
+                return [
+                    {"description": "", **c, "id": str(i + 1), "application_id": "1001", "version": "1"}
+                    for i, c in enumerate(fake.synced)
+                ]
             raise AssertionError(f"unexpected Discord request {route.method} {route.path}")
 
         async def connect(client, *, reconnect=True):
@@ -133,6 +140,34 @@ async def test_sigterm_shuts_down_cleanly(monkeypatch, settings, caplog):
     assert "signal received: shutting down" in messages and messages[-1] == "kaobot stopped"
     assert all(TOKEN not in m for m in messages)
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # our handler is removed again
+
+
+async def test_sync_flag_registers_every_command_once_after_login(monkeypatch, settings, caplog):
+    fake = FakeDiscord(monkeypatch)
+    with caplog.at_level(logging.INFO, logger="bot.client"):
+        task = asyncio.create_task(run_bot(settings, TOKEN, sync=str(GUILD_A)))
+        await asyncio.wait_for(fake.connected.wait(), 20)
+        os.kill(os.getpid(), signal.SIGTERM)
+        await asyncio.wait_for(task, 20)
+    by_name = {c["name"]: c for c in fake.synced}
+    assert set(by_name) == {"whois", "enroll", "forget", "rename", "characters", "watch", "Who is this?"}
+    assert by_name["Who is this?"]["type"] == discord.AppCommandType.message.value
+    manage_guild = discord.Permissions(manage_guild=True).value  # a hint; the cogs check rights themselves
+    hinted = {name for name, c in by_name.items() if c.get("default_member_permissions") == manage_guild}
+    assert hinted == {"enroll", "forget", "rename", "watch"}
+    assert all(c["contexts"] == [0] for c in fake.synced)  # 0: guild; no DMs, no private channels
+    watch_state = next(o for o in by_name["watch"]["options"] if o["name"] == "state")
+    assert [c["value"] for c in watch_state["choices"]] == ["on", "off"]
+    assert f"synced 7 command(s) to {GUILD_A}" in [r.getMessage() for r in caplog.records]
+
+
+async def test_start_without_sync_registers_nothing(monkeypatch, settings):
+    fake = FakeDiscord(monkeypatch)
+    task = asyncio.create_task(run_bot(settings, TOKEN))
+    await asyncio.wait_for(fake.connected.wait(), 20)
+    os.kill(os.getpid(), signal.SIGTERM)
+    await asyncio.wait_for(task, 20)
+    assert fake.synced is None
 
 
 async def test_sync_is_owner_only(kaobot, monkeypatch):
