@@ -12,6 +12,7 @@ import logging
 import discord
 from discord import app_commands
 
+from recognition import Busy as WorkerBusy
 from recognition.errors import (
     BackendUnavailable,
     BadImage,
@@ -37,11 +38,14 @@ class NotAllowed(KaobotError):
     """The user lacks the rights a command needs."""
 
 
-class Busy(KaobotError):
-    """The work queue is full."""
+BUSY = "I'm busy with other pictures right now; please try again shortly."
+
+
+class Busy(WorkerBusy):
+    """The bot's work queue is full (the inference worker's own `Busy` reads the same to users)."""
 
     def __init__(self) -> None:
-        super().__init__("I'm busy with other pictures right now; please try again shortly.")
+        super().__init__(BUSY)
 
 
 class OnCooldown(KaobotError):
@@ -76,6 +80,8 @@ def user_message(error: BaseException) -> str:
         return as_sentence(f"I couldn't use that picture: {reason}")
     if isinstance(error, GalleryUnavailable):
         return "The character gallery is not available right now; please try again in a minute."
+    if isinstance(error, WorkerBusy):
+        return BUSY
     if isinstance(error, StateUnavailable):
         return "I couldn't save that setting right now; please try again in a minute."
     if isinstance(error, (ModelFileError, BackendUnavailable, ConfigError)):

@@ -33,8 +33,8 @@ class Cooldowns:
 
 
 class WorkQueue:
-    """Admits at most `capacity` jobs at once (running in the executor or waiting for it);
-    beyond that `Busy`, so requests never pile up."""
+    """Admits at most `capacity` jobs at once (downloading, waiting for the inference worker or
+    analysed by it); beyond that `Busy`, so requests and the bytes they hold never pile up."""
 
     def __init__(self, capacity: int) -> None:
         self.capacity = max(1, capacity)

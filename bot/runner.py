@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-from concurrent.futures import ThreadPoolExecutor
 
 import aiohttp
 import discord
@@ -33,27 +32,26 @@ NO_INTENT = (
 
 
 async def run_bot(settings: Settings, token: str, *, sync: str | None = None) -> None:
-    """Run until SIGINT/SIGTERM (or a fatal error), then close the bot, the HTTP session, the gallery
-    and the executor, in that order."""
+    """Run until SIGINT/SIGTERM (or a fatal error), then close the bot, the HTTP session and the
+    recognizer (its inference worker threads and the gallery), in that order."""
     bot_settings = settings.bot
-    executor = ThreadPoolExecutor(max_workers=max(1, bot_settings.workers), thread_name_prefix="kaobot-work")
     try:
-        recognizer = build_recognizer(settings, executor=executor)
+        # The batching worker bounds the heavy work (`inference.threads`, `inference.max_pending`).
+        recognizer = build_recognizer(settings, batching=True)
         watchlist = await WatchList.open(settings.bot_state_path)
         timeout = aiohttp.ClientTimeout(total=bot_settings.download_timeout)
-        async with recognizer.gallery, aiohttp.ClientSession(timeout=timeout) as session:
+        async with recognizer, aiohttp.ClientSession(timeout=timeout) as session:
             services = Services(
                 settings=settings,
                 recognizer=recognizer,
                 fetcher=ImageFetcher(session, settings.limits.max_bytes, bot_settings.download_timeout),
                 watchlist=watchlist,
-                queue=WorkQueue(bot_settings.workers + bot_settings.queue_size),
+                queue=WorkQueue(settings.inference.max_pending),
                 cooldowns=Cooldowns(bot_settings.cooldown_uses, bot_settings.cooldown_seconds),
             )
             async with Kaobot(services, sync=sync) as bot:
                 await _serve(bot, token)
     finally:
-        executor.shutdown(wait=True, cancel_futures=True)
         log.info("kaobot stopped")
 
 

@@ -97,8 +97,6 @@ class BotSettings:
     admin_role: int | None = None  # id of a role allowed to use admin commands (besides Manage Server)
     watch_threshold: float | None = None  # watched channels answer only above this; null: recognition.threshold
     message_content: bool = True  # privileged intent, needed only to read pictures in watched channels
-    workers: int = 2  # threads for the heavy work (decode, detect, embed)
-    queue_size: int = 8  # pictures allowed to wait beyond the busy workers; more get "busy, try again"
     cooldown_uses: int = 3  # /whois and "Who is this?" uses per user ...
     cooldown_seconds: float = 30.0  # ... within this many seconds
     max_images: int = 3  # pictures looked at per message

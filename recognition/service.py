@@ -136,8 +136,8 @@ class Recognizer:
 
     # -- the service -----------------------------------------------------------------------------
     async def analyse_async(self, data: bytes) -> Analysis:
-        """`analyse` in the executor: for callers that inspect the faces before `enroll_analysis`
-        or `identify_analysis` (the bot lets an admin pick a face)."""
+        """`analyse` off the event loop (the worker, else the executor): for callers that inspect the
+        faces before `enroll_analysis` or `identify_analysis` (the bot lets an admin pick a face)."""
         return await self._analyse(data)
 
     async def detect(self, data: bytes) -> Analysis:

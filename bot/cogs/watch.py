@@ -10,11 +10,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from recognition import Busy
 from recognition.errors import KaobotError
 from recognition.service import Identification
 
 from ..client import Kaobot
-from ..errors import Busy, NotAllowed
+from ..errors import NotAllowed
 from ..guards import guild_scope, require_admin
 from ..replies import identifications_reply
 from ..sources import message_sources

@@ -3,8 +3,6 @@ talking to a local stand-in for Discord's CDN."""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import aiohttp
 import pytest
 
@@ -41,7 +39,6 @@ class BotFactory:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.executor = ThreadPoolExecutor(max_workers=2)
         self.session: aiohttp.ClientSession | None = None
         self.bots: list[Kaobot] = []
 
@@ -50,7 +47,7 @@ class BotFactory:
             self.session = aiohttp.ClientSession()
         services = Services(
             settings=self.settings,
-            recognizer=build_recognizer(self.settings, executor=self.executor),
+            recognizer=build_recognizer(self.settings, batching=True),
             fetcher=local_fetcher(self.session, self.settings),
             watchlist=await WatchList.open(self.settings.bot_state_path),
             queue=WorkQueue(queue_capacity),
@@ -64,14 +61,13 @@ class BotFactory:
     async def stop(self, bot: Kaobot) -> None:
         self.bots.remove(bot)
         await bot.close()
-        await bot.services.recognizer.gallery.close()
+        await bot.services.recognizer.close()
 
     async def close(self) -> None:
         for bot in list(self.bots):
             await self.stop(bot)
         if self.session is not None:
             await self.session.close()
-        self.executor.shutdown()
 
 
 @pytest.fixture

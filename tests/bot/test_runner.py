@@ -9,6 +9,7 @@ import io
 import logging
 import os
 import signal
+import threading
 from types import SimpleNamespace
 from unittest.mock import AsyncMock
 
@@ -122,20 +123,22 @@ def test_token_is_redacted_from_every_log_line(restore_logging):
     assert "RuntimeError: Authorization: Bot [redacted]" in out
 
 
-async def test_sigterm_shuts_down_cleanly(monkeypatch, settings, caplog):
+async def test_sigterm_shuts_down_cleanly(monkeypatch, settings, caplog, alice_png):
     fake = FakeDiscord(monkeypatch)
     with caplog.at_level(logging.INFO):
         task = asyncio.create_task(run_bot(settings, TOKEN))
         await asyncio.wait_for(fake.connected.wait(), 20)
         bot = fake.client
         assert set(bot.cogs) == {"Whois", "Enroll", "Admin", "Watch", "Owner"}  # setup_hook ran after login
+        result = await bot.services.recognizer.identify(alice_png, str(GUILD_A))  # starts the inference worker
+        assert len(result.faces) == 1
+        assert [t for t in threading.enumerate() if t.name.startswith("kaobot-infer")]
         os.kill(os.getpid(), signal.SIGTERM)
         assert await asyncio.wait_for(task, 20) is None
     assert bot.is_closed()
     with pytest.raises(GalleryUnavailable, match="closed"):
         await bot.services.recognizer.gallery.count()
-    with pytest.raises(RuntimeError):
-        bot.services.recognizer.executor.submit(print)
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("kaobot-infer")]  # worker stopped
     messages = [r.getMessage() for r in caplog.records]
     assert "signal received: shutting down" in messages and messages[-1] == "kaobot stopped"
     assert all(TOKEN not in m for m in messages)

@@ -22,7 +22,7 @@ def test_bot_settings_from_yaml(tmp_path):
     path.write_text("bot:\n  admin_role: 123456789012345678\n  watch_threshold: 0.8\n  message_content: false\n")
     s = load_settings(path, str(tmp_path))
     assert s.bot.admin_role == 123456789012345678 and s.bot.watch_threshold == 0.8
-    assert s.bot.message_content is False and s.bot.workers == BotSettings().workers
+    assert s.bot.message_content is False and s.bot.max_images == BotSettings().max_images
     assert s.bot_state_path == tmp_path / "bot.sqlite3"
     path.write_text("bot:\n  token: abc\n")
     with pytest.raises(ConfigError, match="bot.token"):  # secrets have no place in the file
@@ -87,3 +87,11 @@ def test_message_sources_order_limit_and_refusals(cdn):
         message_sources(fake_message([huge]), 1000, 3)
     with pytest.raises(BadAttachment, match=NO_PICTURE):
         message_sources(fake_message(), 1000, 3)
+
+
+def test_every_busy_reads_the_same_to_users():
+    from bot.errors import BUSY, user_message
+    from recognition import Busy as WorkerBusy
+
+    assert user_message(WorkerBusy("kaobot is busy; try again shortly")) == BUSY
+    assert user_message(Busy()) == BUSY
