@@ -47,7 +47,7 @@ class KaobotTree(app_commands.CommandTree):
 class Kaobot(commands.Bot):
     """kaobot on Discord. `sync` ("global" or a guild id) syncs the command tree once after login."""
 
-    def __init__(self, services: Services, *, sync: str | None = None, owner_ids: set[int] | None = None) -> None:
+    def __init__(self, services: Services, *, sync: str | None = None) -> None:
         intents = discord.Intents.default()  # guilds, guild messages (without their content), …
         intents.message_content = services.settings.bot.message_content  # watched channels only
         super().__init__(
@@ -56,8 +56,7 @@ class Kaobot(commands.Bot):
             tree_cls=KaobotTree,
             help_command=None,
             allowed_mentions=discord.AllowedMentions.none(),
-            owner_ids=owner_ids or None,
-        )
+        )  # the owner (for `sync`) comes from the application's info at login
         self.services = services
         self.sync_target = sync
 

@@ -9,7 +9,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from recognition.errors import NoFaceFound
+from recognition.errors import DuplicateEnrollment, NoFaceFound
+from recognition.images import image_hash
 
 from ..client import Kaobot
 from ..guards import guild_scope, require_admin, valid_name
@@ -53,7 +54,11 @@ class Enroll(commands.Cog):
         async with services.queue.slot():
             await interaction.response.defer(thinking=True, ephemeral=True)
             data = await services.fetcher.fetch(source.url)
-            analysis = await services.recognizer.analyse_async(data)
+            recognizer = services.recognizer
+            # Refuse a picture already enrolled for this name before any work (and before asking for a face).
+            if await recognizer.gallery.has_source(scope, name, recognizer.model_id, image_hash(data)):
+                raise DuplicateEnrollment(f"this picture is already enrolled for {name!r}")
+            analysis = await recognizer.analyse_async(data)
         if not analysis.faces:
             raise NoFaceFound("I found no face in that picture, so nothing was enrolled.")
         if face is None and len(analysis.faces) > 1:

@@ -142,6 +142,16 @@ async def test_same_picture_twice_and_no_face(kaobot, cdn, alice_png, blank_png)
     assert await characters(kaobot) == {"Alice": 1}
 
 
+async def test_a_picture_already_enrolled_is_refused_before_asking_for_a_face(kaobot, cdn, pair_png):
+    url = cdn.put("p.png", pair_png)
+    await invoke(kaobot, enroll(kaobot), admin_interaction(), "Bella", attachment(url), face=2)
+    again = admin_interaction()
+    await asyncio.wait_for(invoke(kaobot, enroll(kaobot), again, "Bella", attachment(url)), 10)
+    (sent,) = again.sent
+    assert sent.view is None and sent.text == "This picture is already enrolled for 'Bella'."
+    assert await characters(kaobot) == {"Bella": 1}
+
+
 async def test_bad_names_and_files_are_refused(kaobot, cdn, alice_png):
     fake = admin_interaction()
     await invoke(kaobot, enroll(kaobot), fake, "   ", attachment(cdn.put("a.png", alice_png)))
