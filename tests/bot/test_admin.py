@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from recognition.gallery import FaceRecord
@@ -112,3 +114,18 @@ async def test_characters_paginated_with_counts(kaobot):
     stranger = fake_interaction(user_id=999)
     await click(view, "◀ Previous", stranger)
     assert stranger.last.ephemeral and view.index == 1
+
+
+async def test_a_failing_button_is_logged_and_still_answered(kaobot, caplog):
+    for i in range(20):
+        await store(kaobot, GUILD_A, f"Character {i:02d}")
+    fake = fake_interaction()
+    await invoke(kaobot, command(kaobot, "characters"), fake)
+    view = fake.last.view
+    view.pages.clear()  # a bug: the pages vanished
+    press = fake_interaction()
+    with caplog.at_level(logging.ERROR, logger="bot.errors"):
+        await click(view, "Next ▶", press)
+    assert press.last.ephemeral and press.last.text.startswith("Something went wrong on my side")
+    (record,) = [r for r in caplog.records if r.name == "bot.errors"]
+    assert record.getMessage() == "unexpected error in a component" and record.exc_info
