@@ -91,6 +91,20 @@ class GallerySettings:
 
 
 @dataclass
+class BotSettings:
+    """The Discord bot (`kaobot bot`); the token comes from `$DISCORD_TOKEN`, never from here."""
+
+    admin_role: int | None = None  # id of a role allowed to use admin commands (besides Manage Server)
+    watch_threshold: float | None = None  # watched channels answer only above this; null: recognition.threshold
+    message_content: bool = True  # privileged intent, needed only to read pictures in watched channels
+    cooldown_uses: int = 3  # /whois and "Who is this?" uses per user ...
+    cooldown_seconds: float = 30.0  # ... within this many seconds
+    max_images: int = 3  # pictures looked at per message
+    download_timeout: float = 20.0  # seconds for one download from Discord
+    state_path: str | None = None  # watched channels; default <data_dir>/bot.sqlite3
+
+
+@dataclass
 class Settings:
     data_dir: str = "./data"
     limits: LimitSettings = field(default_factory=LimitSettings)
@@ -99,11 +113,17 @@ class Settings:
     recognition: RecognitionSettings = field(default_factory=RecognitionSettings)
     inference: InferenceSettings = field(default_factory=InferenceSettings)
     gallery: GallerySettings = field(default_factory=GallerySettings)
+    bot: BotSettings = field(default_factory=BotSettings)
 
     @property
     def gallery_path(self) -> Path:
         """The SQLite gallery file: `gallery.path`, else `<data_dir>/gallery.sqlite3`."""
         return Path(self.gallery.path) if self.gallery.path else Path(self.data_dir) / "gallery.sqlite3"
+
+    @property
+    def bot_state_path(self) -> Path:
+        """The bot's own state (watched channels): `bot.state_path`, else `<data_dir>/bot.sqlite3`."""
+        return Path(self.bot.state_path) if self.bot.state_path else Path(self.data_dir) / "bot.sqlite3"
 
 
 def _build(cls: type, values: Any, where: str) -> Any:

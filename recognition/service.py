@@ -135,6 +135,11 @@ class Recognizer:
         return await asyncio.get_running_loop().run_in_executor(self.executor, self.analyse, data, embed)
 
     # -- the service -----------------------------------------------------------------------------
+    async def analyse_async(self, data: bytes) -> Analysis:
+        """`analyse` off the event loop (the worker, else the executor): for callers that inspect the
+        faces before `enroll_analysis` or `identify_analysis` (the bot lets an admin pick a face)."""
+        return await self._analyse(data)
+
     async def detect(self, data: bytes) -> Analysis:
         """Faces only (no embedding, no gallery)."""
         return await self._analyse(data, embed=False)

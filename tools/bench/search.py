@@ -70,6 +70,7 @@ def run(n: int, ann: bool, queries: int = 200, dim: int = 512) -> list[dict]:
     modes.append(("int8 scan + float32 re-rank", SearchTuning(quantize_above=0, ann_above=None)))
     if ann:
         modes.append(("HNSW int8 + float32 re-rank", SearchTuning(quantize_above=0, ann_above=0)))
+    row_of = np.argsort(labels, kind="stable")  # VectorIndex sorts its rows by character
     for label, tuning in modes:
         build = time.perf_counter()
         index = VectorIndex(faces, labels, names, tuning)
@@ -77,9 +78,8 @@ def run(n: int, ann: bool, queries: int = 200, dim: int = 512) -> list[dict]:
             while index.mode != "hnsw":
                 time.sleep(0.5)
         build = time.perf_counter() - build
-        row_of = np.argsort(labels, kind="stable")  # VectorIndex sorts rows by character
 
-        def best_face(q, index=index):
+        def best_face(q, index=index, row_of=row_of):
             rows_ = index.candidates(q)
             return int(row_of[rows_[np.argmax(index.matrix[rows_] @ q)]])
 

@@ -1,0 +1,83 @@
+"""`/whois` and the "Who is this?" message context menu."""
+
+from __future__ import annotations
+
+import logging
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from recognition.errors import BadImage
+from recognition.service import Identification
+
+from ..client import Kaobot
+from ..errors import DownloadFailed, user_message
+from ..guards import guild_scope
+from ..replies import identification_reply, identifications_reply
+from ..sources import attachment_source, message_sources
+
+log = logging.getLogger(__name__)
+
+
+class Whois(commands.Cog):
+    """Name the characters in a picture."""
+
+    def __init__(self, bot: Kaobot) -> None:
+        self.bot = bot
+        self.services = bot.services
+        # Context menus cannot live inside a cog class: build it here, add it in cog_load.
+        self.menu = app_commands.guild_only(app_commands.ContextMenu(name="Who is this?", callback=self.who_is_this))
+
+    async def cog_load(self) -> None:
+        self.bot.tree.add_command(self.menu)
+
+    async def cog_unload(self) -> None:
+        self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
+
+    @app_commands.command(name="whois", description="Name the anime characters in a picture")
+    @app_commands.guild_only()
+    @app_commands.describe(image="A picture with anime faces", top_k="Also list up to this many candidates per face")
+    async def whois(
+        self,
+        interaction: discord.Interaction,
+        image: discord.Attachment,
+        top_k: app_commands.Range[int, 1, 10] | None = None,
+    ) -> None:
+        services = self.services
+        scope = guild_scope(interaction)
+        source = attachment_source(image, services.max_download)
+        services.cooldowns.hit(interaction.user.id)
+        async with services.queue.slot():
+            await interaction.response.defer(thinking=True)
+            data = await services.fetcher.fetch(source.url)
+            result = await services.recognizer.identify(data, scope, top_k)
+        reply = identification_reply(result, limit=interaction.filesize_limit, candidates=top_k is not None)
+        await interaction.followup.send(**reply.send_kwargs())
+
+    async def who_is_this(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        """The context menu: the message's first few image attachments and embedded images."""
+        services = self.services
+        scope = guild_scope(interaction)
+        sources = message_sources(message, services.max_download, services.settings.bot.max_images)
+        services.cooldowns.hit(interaction.user.id)
+        results: list[tuple[str, Identification | str]] = []
+        failures: list[Exception] = []
+        async with services.queue.slot():
+            await interaction.response.defer(thinking=True)
+            for number, source in enumerate(sources, start=1):
+                title = "Who is this?" if len(sources) == 1 else f"Picture {number}"
+                try:
+                    data = await services.fetcher.fetch(source.url)
+                    results.append((title, await services.recognizer.identify(data, scope)))
+                except (BadImage, DownloadFailed) as exc:
+                    failures.append(exc)
+                    results.append((title, user_message(exc)))
+        if len(failures) == len(sources):
+            raise failures[0]
+        reply = identifications_reply(results, limit=interaction.filesize_limit)
+        await interaction.followup.send(**reply.send_kwargs())
+
+
+async def setup(bot: Kaobot) -> None:
+    await bot.add_cog(Whois(bot))

@@ -1,0 +1,185 @@
+"""What the bot sends: embeds for each answer and the annotated picture, sized to the upload limit."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import discord
+import numpy as np
+
+from recognition.annotate import draw_numbered_boxes
+from recognition.gallery import CharacterInfo
+from recognition.images import encode_jpeg, encode_png
+from recognition.service import Enrollment, FaceResult, Identification
+
+KNOWN_COLOUR = discord.Colour(0x2ECC71)
+UNKNOWN_COLOUR = discord.Colour(0xF1C40F)
+NEUTRAL_COLOUR = discord.Colour(0x5865F2)
+LEGEND = "Faces are numbered left to right · green box: recognised · amber box: unknown"
+PER_PAGE = 15
+
+
+@dataclass(frozen=True)
+class Picture:
+    """An encoded picture ready to upload."""
+
+    filename: str
+    data: bytes
+    width: int
+    height: int
+
+    def file(self) -> discord.File:
+        return discord.File(io.BytesIO(self.data), filename=self.filename)
+
+
+@dataclass
+class Reply:
+    """One message: text, embeds and pictures (each `send` gets fresh `discord.File`s)."""
+
+    content: str | None = None
+    embeds: list[discord.Embed] = field(default_factory=list)
+    pictures: list[Picture] = field(default_factory=list)
+
+    def send_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"embeds": self.embeds, "files": [p.file() for p in self.pictures]}
+        if self.content:
+            kwargs["content"] = self.content
+        return kwargs
+
+
+def fit_picture(image: np.ndarray, limit: int, stem: str = "kaobot") -> Picture | None:
+    """PNG or JPEG (whichever fits; PNG first), downscaled until it fits `limit` bytes; `None` if it never does."""
+    for _ in range(10):
+        height, width = image.shape[:2]
+        smallest = None
+        for suffix, encode in (("png", encode_png), ("jpg", lambda img: encode_jpeg(img, quality=85))):
+            data = encode(image)
+            if len(data) <= limit:
+                return Picture(f"{stem}.{suffix}", data, width, height)
+            smallest = len(data) if smallest is None else min(smallest, len(data))
+        scale = min(0.9, 0.95 * (limit / smallest) ** 0.5)
+        if min(width, height) * scale < 16:
+            break
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    return None
+
+
+def _name(face: FaceResult) -> str:
+    match = face.match
+    text = f"**{discord.utils.escape_markdown(face.name or '')}** ({face.similarity:.2f})"
+    if match is not None and match.series:
+        text += f" · *{discord.utils.escape_markdown(match.series)}*"
+    if match is not None and match.link:
+        text += f" · <{match.link}>"
+    return text
+
+
+def face_line(face: FaceResult, candidates: bool) -> str:
+    """`**1** · **Alice** (0.98)` or `**2** · unknown`, with candidates when asked."""
+    line = f"**{face.number}** · " + (_name(face) if face.name is not None else "unknown")
+    if candidates and face.candidates:
+        listed = ", ".join(f"{discord.utils.escape_markdown(c.name)} {c.similarity:.2f}" for c in face.candidates)
+        line += f"\n  candidates: {listed}"
+    return line
+
+
+def identification_reply(
+    result: Identification, *, limit: int, candidates: bool = False, title: str = "Who is this?"
+) -> Reply:
+    """The answer to `/whois`, "Who is this?" and watched channels: one embed and the numbered picture."""
+    return _identification_parts([(title, result)], limit=limit, candidates=candidates)
+
+
+def identifications_reply(
+    results: Sequence[tuple[str, Identification | str]], *, limit: int, candidates: bool = False
+) -> Reply:
+    """Several pictures in one message (up to 10 embeds); a `str` result is a per-picture failure."""
+    return _identification_parts(results, limit=limit, candidates=candidates)
+
+
+def _identification_parts(
+    results: Sequence[tuple[str, Identification | str]], *, limit: int, candidates: bool
+) -> Reply:
+    reply = Reply()
+    with_faces = sum(1 for _, r in results if isinstance(r, Identification) and r.faces)
+    share = limit // max(1, with_faces)  # the upload limit is shared by the files of one message
+    for index, (title, result) in enumerate(results[:10], start=1):
+        embed = discord.Embed(title=title)
+        if isinstance(result, str):
+            embed.description = result
+            embed.colour = UNKNOWN_COLOUR
+        elif not result.faces:
+            embed.description = "I found no face in this picture."
+            embed.colour = UNKNOWN_COLOUR
+        else:
+            embed.description = "\n".join(face_line(f, candidates) for f in result.faces)
+            embed.colour = KNOWN_COLOUR if any(f.name is not None for f in result.faces) else UNKNOWN_COLOUR
+            embed.set_footer(text=LEGEND)
+            picture = fit_picture(result.annotated(), share, stem=f"kaobot-{index}")
+            if picture is not None:
+                embed.set_image(url=f"attachment://{picture.filename}")
+                reply.pictures.append(picture)
+        reply.embeds.append(embed)
+    return reply
+
+
+def picker_reply(image: np.ndarray, boxes: Sequence[tuple[int, int, int, int]], name: str, *, limit: int) -> Reply:
+    """Numbered faces (amber) for an admin to choose the one to enrol."""
+    embed = discord.Embed(
+        title=f"Which face is {discord.utils.escape_markdown(name)}?",
+        description=(
+            f"I found {len(boxes)} faces. Press the number of the face to enrol, "
+            "or run `/enroll` again with the `face` option."
+        ),
+        colour=NEUTRAL_COLOUR,
+    )
+    reply = Reply(embeds=[embed])
+    picture = fit_picture(draw_numbered_boxes(image, boxes, [False] * len(boxes)), limit)
+    if picture is not None:
+        embed.set_image(url=f"attachment://{picture.filename}")
+        reply.pictures.append(picture)
+    return reply
+
+
+def enrolled_reply(enrollment: Enrollment, total_faces: int) -> Reply:
+    name = discord.utils.escape_markdown(enrollment.name)
+    embed = discord.Embed(
+        title="Enrolled",
+        description=(
+            f"Face {enrollment.face_number} of {enrollment.faces_in_picture} is now **{name}** "
+            f"({total_faces} face(s) stored for this character)."
+        ),
+        colour=KNOWN_COLOUR,
+    )
+    return Reply(embeds=[embed])
+
+
+def character_pages(characters: Sequence[CharacterInfo], per_page: int = PER_PAGE) -> list[discord.Embed]:
+    """`/characters`: one embed per page, names with their face counts."""
+    if not characters:
+        return [
+            discord.Embed(
+                title="Characters",
+                description="No characters are enrolled in this server yet. Admins can teach me with `/enroll`.",
+                colour=NEUTRAL_COLOUR,
+            )
+        ]
+    total = len(characters)
+    pages = [characters[i : i + per_page] for i in range(0, total, per_page)]
+    embeds = []
+    for number, page in enumerate(pages, start=1):
+        lines = []
+        for c in page:
+            line = f"**{discord.utils.escape_markdown(c.name)}** · {c.faces} face{'s' if c.faces != 1 else ''}"
+            if c.series:
+                line += f" · *{discord.utils.escape_markdown(c.series)}*"
+            lines.append(line)
+        embed = discord.Embed(title=f"Characters ({total})", description="\n".join(lines), colour=NEUTRAL_COLOUR)
+        embed.set_footer(text=f"Page {number} of {len(pages)}")
+        embeds.append(embed)
+    return embeds
