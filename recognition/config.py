@@ -30,6 +30,7 @@ class DetectorSettings:
     threshold: float = 0.5
     min_size: int = 24
     pad: float = 0.25
+    pad_below: int = 640
     max_side: int = 1024
     checkpoint: str | None = None
     device: str = "auto"

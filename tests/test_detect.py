@@ -142,3 +142,25 @@ def test_cuda_device_refused_without_cuda(tmp_path):
     with pytest.raises(ConfigError, match="CUDA"):
         TorchDetector(path, device="cuda")
     assert TorchDetector(path, device="auto").device == "cpu"
+
+
+class _CountingAnimeface(AnimefaceDetector):
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.borders: list[int] = []
+
+    def _detect(self, work, border, scale, width, height):
+        self.borders.append(border)
+        return super()._detect(work, border, scale, width, height)
+
+
+def test_large_pictures_are_padded_only_when_nothing_is_found():
+    det = _CountingAnimeface(pad_below=50)
+    assert len(det.detect(draw_scene([(200, 200, 150, ALICE)], size=(700, 400)))) == 1
+    assert det.borders == [0]  # found without padding: one pass
+    canvas = np.full((400, 400, 3), 235, np.uint8)
+    draw_face(canvas, 200, 200, 200, ALICE)
+    tight = np.ascontiguousarray(canvas[150:270, 150:250])  # eyes to chin, cheek to cheek
+    det.borders.clear()
+    assert len(det.detect(tight)) == 1
+    assert det.borders[0] == 0 and det.borders[1] > 0  # retried with padding

@@ -15,7 +15,11 @@ def build_detector(settings) -> Detector:
         from .animeface_backend import AnimefaceDetector
 
         return AnimefaceDetector(
-            threshold=settings.threshold, min_size=settings.min_size, pad=settings.pad, max_side=settings.max_side
+            threshold=settings.threshold,
+            min_size=settings.min_size,
+            pad=settings.pad,
+            max_side=settings.max_side,
+            pad_below=settings.pad_below,
         )
     if settings.backend == "torch":
         from .torch_backend import TorchDetector
