@@ -29,9 +29,10 @@ from recognition.gallery.sqlite import SQLiteGallery
 from recognition.images import encode_jpeg
 from recognition.preprocess import crop_face
 from recognition.service import CROP_MARGIN, CROP_SIZE
+from tools.bench.report import write_section
 from tools.drawing import CharacterStyle, draw_scene
 
-HEADING = "## Gallery backends: bulk enrolment and search"
+HEADING = "Gallery backends: bulk enrolment and search"
 
 
 def make_records(n: int, dim: int, per_character: int, seed: int = 0) -> list[FaceRecord]:
@@ -126,8 +127,6 @@ async def run(args: argparse.Namespace) -> str:
     if server is None:
         target = f"the server at {url}"
     lines = [
-        HEADING,
-        "",
         f"Measured with `python -m tools.bench_gallery {' '.join(args.argv)}`".rstrip() + f" against {target}. "
         f"{args.faces:,} faces of {args.dim} dims ({args.faces // args.per_character:,} characters, one scope), "
         f"each with a {len(records[0].crop):,}-byte JPEG crop; {platform.processor() or platform.machine()}, "
@@ -143,19 +142,6 @@ async def run(args: argparse.Namespace) -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-def write_section(path: Path, section: str) -> None:
-    """Put `section` into `path` in place of an older section with the same heading."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    if HEADING in text:
-        before, _, after = text.partition(HEADING)
-        rest = after.split("\n## ", 1)
-        text = before + section + ("\n## " + rest[1] if len(rest) > 1 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -183,7 +169,7 @@ def main(argv: list[str] | None = None) -> None:
     section = asyncio.run(run(args))
     print(section)
     if args.out:
-        write_section(Path(args.out), section)
+        write_section(Path(args.out), HEADING, section)
 
 
 if __name__ == "__main__":
