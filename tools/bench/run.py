@@ -27,6 +27,7 @@ from . import pipeline as pl
 from . import report
 from . import search as sr
 
+PARTS = ("latency", "throughput", "search", "import")
 DOC = Path(__file__).resolve().parents[2] / "docs" / "benchmarks.md"
 
 
@@ -80,11 +81,23 @@ def _ms(pair: tuple[float, float]) -> str:
 async def bench(args: argparse.Namespace) -> dict[str, str]:
     sections: dict[str, str] = {}
     reps = 3 if args.quick else args.reps
+    parts = set(args.only or PARTS)
+    if parts & {"latency", "throughput"}:
+        sections |= await bench_pipelines(args, reps, parts)
+    if "search" in parts:
+        sections["Gallery search"] = bench_search(args)
+    if "import" in parts:
+        sections["Bulk import"] = await bulk_import(16 if args.quick else 48)
+    return sections
+
+
+async def bench_pipelines(args: argparse.Namespace, reps: int, parts: set[str]) -> dict[str, str]:
+    sections: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as tmp:
         pipes = pipelines(Path(tmp))
 
         rows = []
-        for p in pipes:
+        for p in pipes if "latency" in parts else []:
             for r in await pl.stage_latency(p, reps):
                 rows.append(
                     [
@@ -95,29 +108,34 @@ async def bench(args: argparse.Namespace) -> dict[str, str]:
                     ]
                 )
                 print(" | ".join(map(str, rows[-1])), flush=True)
-        sections["Per-picture latency by stage"] = (
-            f"`kaobot bench` ({reps} runs after one warm-up; p50 / p95 in ms; {report.machine()}). "
-            f"Search: a SQLite gallery of {pl.GALLERY_FACES} faces. Torch models have random weights (same "
-            "arithmetic as trained ones). The `/whois` path is decode + detect + embed + search.\n\n"
-            + report.table(["pipeline", "picture", "faces", "decode", "detect", "embed", "search", "total"], rows)
-        )
+        if rows:
+            sections["Per-picture latency by stage"] = (
+                f"`kaobot bench` ({reps} runs after one warm-up; p50 / p95 in ms; {report.machine()}). "
+                f"Search: a SQLite gallery of {pl.GALLERY_FACES} faces. Torch models have random weights (same "
+                "arithmetic as trained ones). The `/whois` path is decode + detect + embed + search.\n\n"
+                + report.table(["pipeline", "picture", "faces", "decode", "detect", "embed", "search", "total"], rows)
+            )
 
         rows = []
         requests = 16 if args.quick else 32
-        for p in pipes[:2]:
+        for p in pipes[:2] if "throughput" in parts else []:
             for concurrency in (1, 4, 16):
                 unbatched = await pl.throughput(p, concurrency, False, requests)
                 batched = await pl.throughput(p, concurrency, True, requests)
                 rows.append([p.name, concurrency, f"{unbatched:.2f}", f"{batched:.2f}", f"{batched / unbatched:.2f}×"])
                 print(" | ".join(map(str, rows[-1])), flush=True)
-        sections["Throughput, batched vs unbatched"] = (
-            f"Pictures per second through `Recognizer.identify` (512×512, 3 faces, {requests} requests per cell, "
-            "one inference thread; batched: up to 16 pictures per batch, one forward pass for torch models).\n\n"
-            + report.table(["pipeline", "concurrent requests", "unbatched /s", "batched /s", "ratio"], rows)
-        )
+        if rows:
+            sections["Throughput, batched vs unbatched"] = (
+                f"Pictures per second through `Recognizer.identify` (512×512, 3 faces, {requests} requests per cell, "
+                "one inference thread; batched: up to 16 pictures per batch, one forward pass for torch models).\n\n"
+                + report.table(["pipeline", "concurrent requests", "unbatched /s", "batched /s", "ratio"], rows)
+            )
+    return sections
 
+
+def bench_search(args: argparse.Namespace) -> str:
     rows = []
-    sizes = [10_000, 100_000] if args.quick else [10_000, 100_000, 1_000_000]
+    sizes = args.sizes or ([10_000, 100_000] if args.quick else [10_000, 100_000, 1_000_000])
     for n in sizes:
         ann = n < 1_000_000 or args.ann_1m
         for r in sr.run(n, ann=ann, queries=100 if n >= 1_000_000 else 200):
@@ -133,15 +151,12 @@ async def bench(args: argparse.Namespace) -> dict[str, str]:
                 ]
             )
             print(" | ".join(map(str, rows[-1])), flush=True)
-    sections["Gallery search"] = (
+    return (
         "One query, top-3 characters, 512-d clustered synthetic vectors (10 faces per character, cosine ≈ 0.8 "
         "to their centre). recall@1: the best face equals float32 brute force's. Memory: vectors (float32 for "
         "the exact re-rank + int8 copy) plus the HNSW graph. `--ann-1m` adds HNSW at 1M.\n\n"
         + report.table(["faces", "mode", "p50 / p95 ms", "recall@1", "memory MiB", "build s"], rows)
     )
-
-    sections["Bulk import"] = await bulk_import(16 if args.quick else 48)
-    return sections
 
 
 async def bulk_import(pictures: int) -> str:
@@ -189,6 +204,8 @@ def register(sub, add_common) -> None:
     p.add_argument("--quick", action="store_true", help="fewer repetitions, no 1M gallery")
     p.add_argument("--reps", type=int, default=10, help="timed runs per picture")
     p.add_argument("--ann-1m", action="store_true", help="also build an HNSW graph of 1M faces (long)")
+    p.add_argument("--only", nargs="+", choices=PARTS, help="run only these parts")
+    p.add_argument("--sizes", type=int, nargs="+", help="gallery sizes for the search part (default 10k 100k 1M)")
     p.add_argument("--out", default=str(DOC), help="Markdown file to update")
     p.add_argument("--no-write", action="store_true", help="print only")
     p.set_defaults(func=cmd_bench)
