@@ -65,7 +65,14 @@ def build_recognizer(
     detector = build_detector(settings.detector)
     embedder = build_embedder(settings.embedder)
     worker = (
-        InferenceWorker(detector, embedder, limits, settings.recognition.max_faces, settings.inference)
+        InferenceWorker(
+            detector,
+            embedder,
+            limits,
+            settings.recognition.max_faces,
+            settings.inference,
+            backends=(settings.detector, settings.embedder),
+        )
         if batching
         else None
     )

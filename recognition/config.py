@@ -76,6 +76,7 @@ class ElasticsearchSettings:
 @dataclass
 class InferenceSettings:
     threads: int = 1
+    processes: int = 0
     max_batch: int = 8
     max_wait_ms: float = 5.0
     max_pending: int = 32

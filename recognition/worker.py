@@ -1,19 +1,24 @@
 """A bounded, batching inference worker.
 
 Concurrent requests wait in a queue of at most `max_pending`; beyond that `submit` raises `Busy`
-at once (the bot answers "busy, try again shortly" instead of piling work up). Each of `threads`
-consumers takes up to `max_batch` waiting pictures (waiting at most `max_wait_ms` for more) and
-analyses them together (`recognition.pipeline.analyse_batch`).
+at once (the bot answers "busy, try again shortly" instead of piling work up). Each consumer
+takes up to `max_batch` waiting pictures (waiting at most `max_wait_ms` for more) and analyses
+them together (`recognition.pipeline.analyse_batch`).
+
+Consumers are `threads` threads of this process, or, with `processes` > 0, that many worker
+processes, each with its own detector and embedder: `animeface` holds the GIL, so only
+processes let it use several cores.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from concurrent.futures import ThreadPoolExecutor
+import multiprocessing
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from .config import InferenceSettings
+from .config import DetectorSettings, EmbedderSettings, InferenceSettings
 from .detect import Detector
 from .embed import Embedder
 from .errors import KaobotError
@@ -25,6 +30,25 @@ log = logging.getLogger(__name__)
 
 class Busy(KaobotError):
     """Too many pictures are waiting; try again shortly."""
+
+
+_CHILD: tuple | None = None  # (detector, embedder, limits, max_faces) inside a worker process
+
+
+def _child_init(detector: DetectorSettings, embedder: EmbedderSettings, limits: ImageLimits, max_faces: int) -> None:
+    global _CHILD
+    import torch
+
+    from .detect import build_detector
+    from .embed import build_embedder
+
+    torch.set_num_threads(1)  # one core per process
+    _CHILD = (build_detector(detector), build_embedder(embedder), limits, max_faces)
+
+
+def _child_analyse(datas: list[bytes], embed: bool) -> list:
+    detector, embedder, limits, max_faces = _CHILD
+    return analyse_batch(datas, detector, embedder, limits, max_faces, embed)
 
 
 @dataclass
@@ -44,7 +68,9 @@ class InferenceWorker:
         limits: ImageLimits,
         max_faces: int,
         settings: InferenceSettings | None = None,
+        backends: tuple[DetectorSettings, EmbedderSettings] | None = None,
     ) -> None:
+        """`backends` (the settings that built `detector` and `embedder`) are needed for `processes` > 0."""
         self.detector = detector
         self.embedder = embedder
         self.limits = limits
@@ -52,16 +78,27 @@ class InferenceWorker:
         self.settings = settings or InferenceSettings()
         self._queue: asyncio.Queue[_Job] | None = None
         self._tasks: list[asyncio.Task] = []
-        self._executor: ThreadPoolExecutor | None = None
+        self._executor: Executor | None = None
+        self.backends = backends
         self.pending = 0
 
     async def start(self) -> InferenceWorker:
         if self._queue is None:
             self._queue = asyncio.Queue()
-            self._executor = ThreadPoolExecutor(self.settings.threads, thread_name_prefix="kaobot-infer")
-            self._tasks = [
-                asyncio.create_task(self._consume(), name=f"kaobot-infer-{i}") for i in range(self.settings.threads)
-            ]
+            consumers = self.settings.threads
+            if self.settings.processes > 0:
+                if self.backends is None:
+                    raise ValueError("inference.processes needs the detector and embedder settings")
+                consumers = self.settings.processes
+                self._executor = ProcessPoolExecutor(
+                    consumers,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_child_init,
+                    initargs=(*self.backends, self.limits, self.max_faces),
+                )
+            else:
+                self._executor = ThreadPoolExecutor(consumers, thread_name_prefix="kaobot-infer")
+            self._tasks = [asyncio.create_task(self._consume(), name=f"kaobot-infer-{i}") for i in range(consumers)]
         return self
 
     async def close(self) -> None:
@@ -127,16 +164,19 @@ class InferenceWorker:
 
     async def _run(self, loop: asyncio.AbstractEventLoop, jobs: list[_Job], embed: bool) -> None:
         try:
-            results = await loop.run_in_executor(
-                self._executor,
-                analyse_batch,
-                [j.data for j in jobs],
-                self.detector,
-                self.embedder,
-                self.limits,
-                self.max_faces,
-                embed,
-            )
+            if self.settings.processes > 0:
+                results = await loop.run_in_executor(self._executor, _child_analyse, [j.data for j in jobs], embed)
+            else:
+                results = await loop.run_in_executor(
+                    self._executor,
+                    analyse_batch,
+                    [j.data for j in jobs],
+                    self.detector,
+                    self.embedder,
+                    self.limits,
+                    self.max_faces,
+                    embed,
+                )
         except Exception as exc:  # a backend failure fails the whole batch, never the worker
             log.exception("inference batch failed")
             results = [exc] * len(jobs)

@@ -93,4 +93,6 @@ async def test_burst_of_200_requests_is_bounded(settings, alice_png, pair_png):
     # At most max_pending pictures are decoded and held at once: memory stays far below 200 pictures' worth.
     assert peak < 32 * 1024 * 1024, peak
     p95 = float(np.percentile(latencies, 95))
-    print(f"burst: {len(answered)} answered, {results.count('busy')} busy, p95 {p95 * 1000:.0f} ms, peak {peak / 2**20:.1f} MiB")
+    print(
+        f"burst: {len(answered)} answered, {results.count('busy')} busy, p95 {p95 * 1000:.0f} ms, peak {peak / 2**20:.1f} MiB"
+    )

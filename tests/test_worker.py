@@ -76,3 +76,23 @@ async def test_close_fails_waiting_requests(alice_png):
     results = await asyncio.gather(*tasks, return_exceptions=True)
     assert all(isinstance(r, Busy) or hasattr(r, "faces") for r in results)
     assert any(isinstance(r, Busy) for r in results)
+
+
+async def test_worker_processes_give_the_same_answers(settings, alice_png, pair_png):
+    settings.inference.processes = 2
+    settings.inference.max_batch = 2
+    plain = build_recognizer(settings)
+    batched = build_recognizer(settings, gallery=plain.gallery, batching=True)
+    try:
+        results = await asyncio.gather(
+            *[batched.worker.submit(d) for d in (alice_png, pair_png, b"junk", pair_png)], return_exceptions=True
+        )
+        assert isinstance(results[2], BadImage)
+        for data, got in zip((alice_png, pair_png, None, pair_png), results):
+            if data is None:
+                continue
+            want = plain.analyse(data)
+            assert [f.box for f in got.faces] == [f.box for f in want.faces]
+            np.testing.assert_allclose(got.vectors, want.vectors, atol=1e-6)
+    finally:
+        await batched.close()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recognition.config import InferenceSettings, RecognitionSettings
+from recognition.config import DetectorSettings, EmbedderSettings, InferenceSettings, RecognitionSettings
 from recognition.detect import Detector
 from recognition.embed import Embedder
 from recognition.faces import Face
@@ -37,6 +37,7 @@ class Pipeline:
     name: str
     detector: Detector
     embedder: Embedder
+    backends: tuple[DetectorSettings, EmbedderSettings] | None = None  # to rebuild it in worker processes
 
 
 def scene(size: tuple[int, int], faces: int, seed: int = 0) -> tuple[bytes, list[Face]]:
@@ -115,7 +116,7 @@ async def throughput(
     settings = InferenceSettings(threads=1, max_batch=16 if batched else 1, max_wait_ms=5.0, max_pending=requests)
     with tempfile.TemporaryDirectory() as tmp:
         gallery = await filled_gallery(Path(tmp) / "g.sqlite3", pipeline.embedder)
-        worker = InferenceWorker(pipeline.detector, pipeline.embedder, ImageLimits(), 20, settings)
+        worker = InferenceWorker(pipeline.detector, pipeline.embedder, ImageLimits(), 20, settings, pipeline.backends)
         rec = Recognizer(pipeline.detector, pipeline.embedder, gallery, RecognitionSettings(), worker=worker)
         try:
             await rec.identify(data, "bench")  # warm-up
