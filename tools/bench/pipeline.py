@@ -109,11 +109,13 @@ async def stage_latency(pipeline: Pipeline, reps: int, sizes=SIZES, counts=FACE_
 
 
 async def throughput(
-    pipeline: Pipeline, concurrency: int, batched: bool, requests: int, size=(512, 512), faces=3
+    pipeline: Pipeline, concurrency: int, batched: bool, requests: int, processes: int = 0, size=(512, 512), faces=3
 ) -> float:
     """Pictures per second through `Recognizer.identify` with `concurrency` clients."""
     data, _ = scene(size, faces)
-    settings = InferenceSettings(threads=1, max_batch=16 if batched else 1, max_wait_ms=5.0, max_pending=requests)
+    settings = InferenceSettings(
+        threads=1, processes=processes, max_batch=16 if batched else 1, max_wait_ms=5.0, max_pending=requests
+    )
     with tempfile.TemporaryDirectory() as tmp:
         gallery = await filled_gallery(Path(tmp) / "g.sqlite3", pipeline.embedder)
         worker = InferenceWorker(pipeline.detector, pipeline.embedder, ImageLimits(), 20, settings, pipeline.backends)
