@@ -16,6 +16,7 @@ import asyncio
 import logging
 import multiprocessing
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 from .config import DetectorSettings, EmbedderSettings, InferenceSettings
@@ -85,21 +86,22 @@ class InferenceWorker:
     async def start(self) -> InferenceWorker:
         if self._queue is None:
             self._queue = asyncio.Queue()
-            consumers = self.settings.threads
-            if self.settings.processes > 0:
-                if self.backends is None:
-                    raise ValueError("inference.processes needs the detector and embedder settings")
-                consumers = self.settings.processes
-                self._executor = ProcessPoolExecutor(
-                    consumers,
-                    mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_child_init,
-                    initargs=(*self.backends, self.limits, self.max_faces),
-                )
-            else:
-                self._executor = ThreadPoolExecutor(consumers, thread_name_prefix="kaobot-infer")
+            consumers = self.settings.processes or self.settings.threads
+            if self.settings.processes > 0 and self.backends is None:
+                raise ValueError("inference.processes needs the detector and embedder settings")
+            self._executor = self._make_executor()
             self._tasks = [asyncio.create_task(self._consume(), name=f"kaobot-infer-{i}") for i in range(consumers)]
         return self
+
+    def _make_executor(self) -> Executor:
+        if self.settings.processes > 0:
+            return ProcessPoolExecutor(
+                self.settings.processes,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_child_init,
+                initargs=(*self.backends, self.limits, self.max_faces),
+            )
+        return ThreadPoolExecutor(self.settings.threads, thread_name_prefix="kaobot-infer")
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -177,6 +179,11 @@ class InferenceWorker:
                     self.max_faces,
                     embed,
                 )
+        except BrokenProcessPool:  # a worker process died (killed, out of memory): start new ones
+            log.error("an inference process died; starting new ones")
+            self._executor.shutdown(wait=False)
+            self._executor = self._make_executor()
+            results = [KaobotError("the picture could not be analysed; try again")] * len(jobs)
         except Exception as exc:  # a backend failure fails the whole batch, never the worker
             log.exception("inference batch failed")
             results = [exc] * len(jobs)

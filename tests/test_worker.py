@@ -96,3 +96,27 @@ async def test_worker_processes_give_the_same_answers(settings, alice_png, pair_
             np.testing.assert_allclose(got.vectors, want.vectors, atol=1e-6)
     finally:
         await batched.close()
+
+
+async def test_a_killed_worker_process_is_replaced(settings, alice_png):
+    import multiprocessing
+    import os
+    import signal
+
+    from recognition import KaobotError
+
+    settings.inference.processes = 1
+    rec = build_recognizer(settings, batching=True)
+    try:
+        assert len((await rec.worker.submit(alice_png)).faces) == 1
+        for child in multiprocessing.active_children():
+            os.kill(child.pid, signal.SIGKILL)
+        outcomes = []
+        for _ in range(3):
+            try:
+                outcomes.append(len((await rec.worker.submit(alice_png)).faces))
+            except KaobotError as exc:
+                outcomes.append(str(exc))
+        assert outcomes[-1] == 1  # served again by a new process, without a restart
+    finally:
+        await rec.close()
