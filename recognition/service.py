@@ -129,24 +129,21 @@ class Recognizer:
             raise result
         return result
 
-    async def _analyse(self, data: bytes, embed: bool = True) -> Analysis:
+    async def analyse_async(self, data: bytes, embed: bool = True) -> Analysis:
+        """`analyse` off the event loop (the worker, else the executor); callers may inspect the faces
+        before `enroll_analysis` or `identify_analysis` (the bot lets an admin pick a face)."""
         if self.worker is not None:
             return await self.worker.submit(data, embed)
         return await asyncio.get_running_loop().run_in_executor(self.executor, self.analyse, data, embed)
 
     # -- the service -----------------------------------------------------------------------------
-    async def analyse_async(self, data: bytes) -> Analysis:
-        """`analyse` off the event loop (the worker, else the executor): for callers that inspect the
-        faces before `enroll_analysis` or `identify_analysis` (the bot lets an admin pick a face)."""
-        return await self._analyse(data)
-
     async def detect(self, data: bytes) -> Analysis:
         """Faces only (no embedding, no gallery)."""
-        return await self._analyse(data, embed=False)
+        return await self.analyse_async(data, embed=False)
 
     async def identify(self, data: bytes, scope: str, top_k: int | None = None) -> Identification:
         """Every face of the picture with its best character (or `None` below the threshold)."""
-        analysis = await self._analyse(data)
+        analysis = await self.analyse_async(data)
         return await self.identify_analysis(analysis, scope, top_k)
 
     async def identify_analysis(self, analysis: Analysis, scope: str, top_k: int | None = None) -> Identification:
@@ -176,7 +173,7 @@ class Recognizer:
         source = image_hash(data)
         if await self.gallery.has_source(scope, name, self.model_id, source):
             raise DuplicateEnrollment(f"this picture is already enrolled for {name!r}")
-        analysis = await self._analyse(data)
+        analysis = await self.analyse_async(data)
         return await self.enroll_analysis(name, analysis, scope, face)
 
     async def enroll_analysis(self, name: str, analysis: Analysis, scope: str, face: int | None = None) -> Enrollment:
