@@ -29,6 +29,7 @@ class SearchTuning:
     quantize_above: int = 20_000
     ann_above: int | None = 500_000
     rerank: int = 64
+    build_threads: int = 1  # threads building the HNSW graph (in the background)
 
 
 class VectorIndex:
@@ -72,7 +73,7 @@ class VectorIndex:
         from usearch.index import Index
 
         index = Index(ndim=self.matrix.shape[1], metric="ip", dtype="i8", connectivity=16)
-        index.add(np.arange(len(self.matrix)), self._int8, threads=1)
+        index.add(np.arange(len(self.matrix)), self._int8, threads=self.tuning.build_threads)
         self._ann = index
         log.info("HNSW index of %d faces ready", len(self.matrix))
 
