@@ -185,14 +185,16 @@ class ElasticsearchGallery(Gallery):
                 return await call()
             except ApiError as exc:
                 status = exc.meta.status
+                # An error body can echo the request's Authorization header (a verbose proxy, a
+                # security realm's message), so the `ApiError` is not chained: status and type say enough.
                 if status in (401, 403):
                     raise GalleryUnavailable(
                         f"the Elasticsearch gallery at {self._where} refused the credentials while {what} ({_reason(exc)})"
-                    ) from exc
+                    ) from None
                 if status >= 500 and status not in TRANSIENT_STATUS:  # a sick cluster: not worth a retry
                     raise GalleryUnavailable(
                         f"the Elasticsearch gallery at {self._where} failed while {what} ({_reason(exc)})"
-                    ) from exc
+                    ) from None
                 if status not in TRANSIENT_STATUS:
                     raise  # 404, 409 and the like: the caller decides
                 last: BaseException = exc
@@ -205,7 +207,7 @@ class ElasticsearchGallery(Gallery):
         raise GalleryUnavailable(
             f"the Elasticsearch gallery at {self._where} is unavailable ({_reason(last)} while {what}, "
             f"{attempts} attempt(s))"
-        ) from last
+        ) from (None if isinstance(last, ApiError) else last)
 
     async def close(self) -> None:
         await self.client.close()
