@@ -132,10 +132,16 @@ def _from_doc(src: dict[str, Any]) -> FaceRecord:
     )
 
 
+_ERROR_TYPE = re.compile(r"[A-Za-z0-9_.]{1,80}")
+
+
 def _reason(exc: BaseException) -> str:
-    """A short reason without credentials (the client never puts them in its messages)."""
+    """A short reason without credentials: the HTTP status and Elasticsearch's error type. When the
+    body is no Elasticsearch error (a proxy's page, an error that is only text), the client makes
+    the whole body the "error", and a body can echo the Authorization header: it is left out."""
     if isinstance(exc, ApiError):
-        return f"HTTP {exc.meta.status} {exc.error}"
+        kind = exc.error if isinstance(exc.error, str) and _ERROR_TYPE.fullmatch(exc.error) else None
+        return f"HTTP {exc.meta.status} {kind}" if kind else f"HTTP {exc.meta.status}"
     return type(exc).__name__
 
 

@@ -42,7 +42,17 @@ def set_credentials(monkeypatch: pytest.MonkeyPatch, auth: str) -> dict:
     return {}
 
 
-async def echoing_server() -> tuple[web.AppRunner, str, list[str]]:
+ECHOES = {
+    "es-error": lambda auth: {  # Elasticsearch's shape, the header in the root cause's reason
+        "error": {"root_cause": [{"type": "security_exception", "reason": f"cannot use [{auth}]"}], "type": "x"},
+        "status": 401,
+    },
+    "text-error": lambda auth: {"error": f"unable to authenticate with [{auth}]", "status": 401},
+    "proxy-page": lambda auth: f"<html>401 Unauthorized: {auth}</html>",
+}
+
+
+async def echoing_server(echo: str = "es-error") -> tuple[web.AppRunner, str, list[str]]:
     """An Elasticsearch stand-in that rejects every request and echoes its Authorization header in
     the error body, as some proxies and security realms do."""
     seen: list[str] = []
@@ -50,12 +60,11 @@ async def echoing_server() -> tuple[web.AppRunner, str, list[str]]:
     async def handler(request: web.Request) -> web.Response:
         auth = request.headers.get("Authorization", "")
         seen.append(auth)
-        reason = f"unable to authenticate with [{auth}]"
-        body = {
-            "error": {"root_cause": [{"type": "security_exception", "reason": reason}], "type": "security_exception"},
-            "status": 401,
-        }
-        return web.json_response(body, status=401, headers={"X-Elastic-Product": "Elasticsearch"})
+        body = ECHOES[echo](auth)
+        headers = {"X-Elastic-Product": "Elasticsearch"}
+        if isinstance(body, str):
+            return web.Response(text=body, status=401, content_type="text/html", headers=headers)
+        return web.json_response(body, status=401, headers=headers)
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handler)
@@ -76,7 +85,7 @@ def verbose_bot_logging() -> io.StringIO:
 
 
 @pytest.mark.parametrize("auth", ["password", "api_key"])
-@pytest.mark.parametrize("situation", ["server down", "credentials rejected"])
+@pytest.mark.parametrize("situation", ["server down", *(f"rejected, {echo}" for echo in ECHOES)])
 async def test_elasticsearch_credentials_never_in_errors_or_logs(monkeypatch, restore_logging, auth, situation):
     overrides = set_credentials(monkeypatch, auth)
     stream = verbose_bot_logging()
@@ -84,7 +93,7 @@ async def test_elasticsearch_credentials_never_in_errors_or_logs(monkeypatch, re
     if situation == "server down":
         url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     else:
-        runner, url, seen = await echoing_server()
+        runner, url, seen = await echoing_server(situation.removeprefix("rejected, "))
     gallery = ElasticsearchGallery(es_settings(url, retries=1, retry_backoff=0.01, **overrides))
     try:
         with pytest.raises(GalleryUnavailable) as info:
@@ -112,7 +121,7 @@ async def test_bot_answers_and_logs_without_credentials_when_they_are_rejected(
 ):
     overrides = set_credentials(monkeypatch, auth)
     stream = verbose_bot_logging()
-    runner, url, _ = await echoing_server()
+    runner, url, _ = await echoing_server("text-error")
     try:
         bots.settings.gallery.backend = "elasticsearch"
         bots.settings.gallery.elasticsearch = es_settings(url, retries=0, **overrides)
