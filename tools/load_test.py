@@ -101,7 +101,7 @@ class _Response:
         self.owner.respond(None)
 
     async def send_message(self, content: str | None = None, **kwargs: Any) -> None:
-        self.owner.respond({"content": content, **kwargs})
+        self.owner.respond((content, len(kwargs.get("embeds") or ())))
 
 
 class _Followup:
@@ -111,7 +111,7 @@ class _Followup:
     async def send(self, content: str | None = None, **kwargs: Any) -> None:
         if not self.owner.responded:
             raise RuntimeError("follow-up before any response")  # Discord: 404 Unknown Webhook
-        self.owner.answers.append({"content": content, **kwargs})
+        self.owner.answers.append((content, len(kwargs.get("embeds") or ())))
 
 
 @dataclass
@@ -125,14 +125,15 @@ class RecordedInteraction:
     permissions: discord.Permissions = field(default_factory=discord.Permissions.none)
     responded: bool = False
     latency: float = 0.0
-    answers: list[dict[str, Any]] = field(default_factory=list)
+    # (text, number of embeds) of each answer; the pictures are dropped so the recorder holds no memory
+    answers: list[tuple[str | None, int]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.user = SimpleNamespace(id=self.user_id, roles=[])
         self.response = _Response(self)
         self.followup = _Followup(self)
 
-    def respond(self, message: dict[str, Any] | None) -> None:
+    def respond(self, message: tuple[str | None, int] | None) -> None:
         if self.responded:
             raise discord.InteractionResponded(self)  # type: ignore[arg-type]
         self.responded = True
@@ -147,10 +148,10 @@ class RecordedInteraction:
         """`result`, `busy`, or `failed` (anything else, including no answer or several)."""
         if len(self.answers) != 1:
             return "failed"
-        answer = self.answers[0]
-        if answer.get("embeds"):
+        text, embeds = self.answers[0]
+        if embeds:
             return "result"
-        return "busy" if answer.get("content") == BUSY else "failed"
+        return "busy" if text == BUSY else "failed"
 
 
 def percentile(values: list[float], q: float) -> float:
