@@ -17,14 +17,15 @@ NO_TOKEN = (
 
 
 def cmd_bot(args: argparse.Namespace) -> int:
-    from .logs import setup_logging
+    from .logs import secrets_to_redact, setup_logging
     from .runner import run_bot
 
     token = os.environ.get(TOKEN_VARIABLE, "").strip()
     if not token:
         raise KaobotError(NO_TOKEN)
-    setup_logging([token], logging.DEBUG if args.verbose else logging.INFO)
     settings = load_settings(args.config, args.data_dir)
+    secrets = secrets_to_redact(token, settings.gallery.elasticsearch.username)
+    setup_logging(secrets, logging.DEBUG if args.verbose else logging.INFO)
     asyncio.run(run_bot(settings, token, sync=args.sync))
     return 0
 

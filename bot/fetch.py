@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 CHUNK = 64 * 1024
 REDIRECTS = {301, 302, 303, 307, 308}
 # Attachments live on the CDN; `proxy_url`s of attachments and embedded images on the media proxy.
-_DISCORD_HOST = re.compile(r"(cdn\.discordapp\.com|media\.discordapp\.net|images-ext-\d+\.discordapp\.net)")
+_DISCORD_HOST = re.compile(r"(cdn\.discordapp\.com|media\.discordapp\.net|images-ext-[0-9]+\.discordapp\.net)")
 
 
 def human_size(n: int) -> str:
@@ -34,8 +34,8 @@ def human_size(n: int) -> str:
 
 
 def is_discord_host(host: str) -> bool:
-    """Whether a host name is Discord's attachment CDN or media proxy."""
-    return bool(_DISCORD_HOST.fullmatch(host.lower().rstrip(".")))
+    """Whether a host name (ASCII, as connected to: punycode for others) is Discord's CDN or media proxy."""
+    return host.isascii() and bool(_DISCORD_HOST.fullmatch(host.lower().rstrip(".")))
 
 
 class ImageFetcher:
@@ -67,8 +67,9 @@ class ImageFetcher:
             parsed = URL(str(url))
         except (ValueError, TypeError):
             raise DownloadFailed("That link is not a valid URL.") from None
-        if parsed.scheme not in self.schemes or not parsed.host or not self.allowed_host(parsed.host):
-            log.info("refused to fetch from host %r", parsed.host)
+        # `raw_host` is the name connected to (punycode); `host` would decode it back to Unicode.
+        if parsed.scheme not in self.schemes or not parsed.raw_host or not self.allowed_host(parsed.raw_host):
+            log.info("refused to fetch from host %r", parsed.raw_host)
             raise DownloadFailed("I only download pictures stored by Discord itself.")
         if parsed.user or parsed.password:
             raise DownloadFailed("I only download pictures stored by Discord itself.")
@@ -92,7 +93,7 @@ class ImageFetcher:
                     location = resp.headers.get("Location")
                     if not location:
                         raise DownloadFailed("Discord sent a redirect without a target.")
-                    target = self.check_url(target.join(URL(location)))
+                    target = self.check_url(self._redirect_target(target, location))
                     continue
                 if resp.status != 200:
                     raise DownloadFailed(f"Discord answered HTTP {resp.status} for the picture.")
@@ -105,6 +106,14 @@ class ImageFetcher:
                         raise self._too_large()
                 return bytes(body)
         raise DownloadFailed("Discord redirected the download too many times.")
+
+    @staticmethod
+    def _redirect_target(base: URL, location: str) -> URL:
+        """Where a redirect points; a `Location` that does not parse is refused like any bad URL."""
+        try:
+            return base.join(URL(location))
+        except (ValueError, TypeError):
+            raise DownloadFailed("Discord redirected the download to an invalid address.") from None
 
     def _too_large(self) -> DownloadFailed:
         return DownloadFailed(f"The picture is larger than {human_size(self.max_bytes)}.")

@@ -1,13 +1,31 @@
-"""Logging for `kaobot bot`: one stderr handler whose formatter removes secrets from every line,
-tracebacks included."""
+"""Logging for `kaobot bot`: one stderr handler whose formatter removes secrets (the Discord token,
+the Elasticsearch password or API key) from every line, tracebacks included."""
 
 from __future__ import annotations
 
+import base64
 import logging
+import os
 from collections.abc import Iterable
 from typing import TextIO
 
 REDACTED = "[redacted]"
+
+
+def secrets_to_redact(token: str, es_username: str | None = None) -> list[str]:
+    """The Discord token and the Elasticsearch credentials from the environment, each as given and
+    as sent in an HTTP header (`Basic base64(user:password)`)."""
+    from recognition.gallery.elastic import API_KEY_ENV, PASSWORD_ENV
+
+    secrets = [token]
+    password, api_key = os.environ.get(PASSWORD_ENV), os.environ.get(API_KEY_ENV)
+    if password:
+        secrets.append(password)
+        if es_username:
+            secrets.append(base64.b64encode(f"{es_username}:{password}".encode()).decode("ascii"))
+    if api_key:
+        secrets.append(api_key)
+    return secrets
 
 
 class RedactingFormatter(logging.Formatter):

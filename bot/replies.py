@@ -21,6 +21,11 @@ UNKNOWN_COLOUR = discord.Colour(0xF1C40F)
 NEUTRAL_COLOUR = discord.Colour(0x5865F2)
 LEGEND = "Faces are numbered left to right · green box: recognised · amber box: unknown"
 PER_PAGE = 15
+# Discord refuses a message over these (HTTP 400): one embed's description, all embeds of a message.
+DESCRIPTION_LIMIT = 4096
+EMBED_TOTAL_LIMIT = 6000
+SERIES_SHOWN = 100  # characters of a series shown in a reply
+LINK_SHOWN = 300  # longer links are left out of replies
 
 
 @dataclass(frozen=True)
@@ -69,12 +74,37 @@ def fit_picture(image: np.ndarray, limit: int, stem: str = "kaobot") -> Picture 
     return None
 
 
+def clip(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters, ending in "…" when cut (never in a lone backslash,
+    which would escape the ellipsis)."""
+    if len(text) <= limit:
+        return text
+    return text[: max(0, limit - 1)].rstrip("\\") + "…"
+
+
+def fit_lines(lines: Sequence[str], budget: int) -> str:
+    """The lines joined within `budget` characters; the ones left out are counted in a last line."""
+    lines = [clip(line, budget - 30) for line in lines]  # room for the count line
+    text = "\n".join(lines)
+    if len(text) <= budget:
+        return text
+    for keep in range(len(lines) - 1, 0, -1):
+        text = "\n".join([*lines[:keep], f"… and {len(lines) - keep} more not shown"])
+        if len(text) <= budget:
+            return text
+    return clip(f"… {len(lines)} not shown", budget)
+
+
+def _series(series: str) -> str:
+    return f" · *{discord.utils.escape_markdown(clip(series, SERIES_SHOWN))}*"
+
+
 def _name(face: FaceResult) -> str:
     match = face.match
     text = f"**{discord.utils.escape_markdown(face.name or '')}** ({face.similarity:.2f})"
     if match is not None and match.series:
-        text += f" · *{discord.utils.escape_markdown(match.series)}*"
-    if match is not None and match.link:
+        text += _series(match.series)
+    if match is not None and match.link and len(match.link) <= LINK_SHOWN:
         text += f" · <{match.link}>"
     return text
 
@@ -106,18 +136,22 @@ def _identification_parts(
     results: Sequence[tuple[str, Identification | str]], *, limit: int, candidates: bool
 ) -> Reply:
     reply = Reply()
+    results = results[:10]
     with_faces = sum(1 for _, r in results if isinstance(r, Identification) and r.faces)
     share = limit // max(1, with_faces)  # the upload limit is shared by the files of one message
-    for index, (title, result) in enumerate(results[:10], start=1):
+    # Discord's text limits are shared too: each embed gets an equal part of what titles and legends leave.
+    fixed = sum(len(title) + len(LEGEND) for title, _ in results)
+    budget = min(DESCRIPTION_LIMIT, (EMBED_TOTAL_LIMIT - fixed) // max(1, len(results)))
+    for index, (title, result) in enumerate(results, start=1):
         embed = discord.Embed(title=title)
         if isinstance(result, str):
-            embed.description = result
+            embed.description = clip(result, budget)
             embed.colour = UNKNOWN_COLOUR
         elif not result.faces:
             embed.description = "I found no face in this picture."
             embed.colour = UNKNOWN_COLOUR
         else:
-            embed.description = "\n".join(face_line(f, candidates) for f in result.faces)
+            embed.description = fit_lines([face_line(f, candidates) for f in result.faces], budget)
             embed.colour = KNOWN_COLOUR if any(f.name is not None for f in result.faces) else UNKNOWN_COLOUR
             embed.set_footer(text=LEGEND)
             picture = fit_picture(result.annotated(), share, stem=f"kaobot-{index}")
@@ -170,15 +204,17 @@ def character_pages(characters: Sequence[CharacterInfo], per_page: int = PER_PAG
             )
         ]
     total = len(characters)
-    pages = [characters[i : i + per_page] for i in range(0, total, per_page)]
+    pages: list[list[str]] = [[]]
+    for c in characters:  # at most `per_page` names, and never more text than one embed holds
+        line = f"**{discord.utils.escape_markdown(c.name)}** · {c.faces} face{'s' if c.faces != 1 else ''}"
+        if c.series:
+            line += _series(c.series)
+        page = pages[-1]
+        if page and (len(page) >= per_page or sum(len(x) + 1 for x in page) + len(line) > DESCRIPTION_LIMIT):
+            pages.append(page := [])
+        page.append(line)
     embeds = []
-    for number, page in enumerate(pages, start=1):
-        lines = []
-        for c in page:
-            line = f"**{discord.utils.escape_markdown(c.name)}** · {c.faces} face{'s' if c.faces != 1 else ''}"
-            if c.series:
-                line += f" · *{discord.utils.escape_markdown(c.series)}*"
-            lines.append(line)
+    for number, lines in enumerate(pages, start=1):
         embed = discord.Embed(title=f"Characters ({total})", description="\n".join(lines), colour=NEUTRAL_COLOUR)
         embed.set_footer(text=f"Page {number} of {len(pages)}")
         embeds.append(embed)

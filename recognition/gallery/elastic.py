@@ -132,10 +132,16 @@ def _from_doc(src: dict[str, Any]) -> FaceRecord:
     )
 
 
+_ERROR_TYPE = re.compile(r"[A-Za-z0-9_.]{1,80}")
+
+
 def _reason(exc: BaseException) -> str:
-    """A short reason without credentials (the client never puts them in its messages)."""
+    """A short reason without credentials: the HTTP status and Elasticsearch's error type. When the
+    body is no Elasticsearch error (a proxy's page, an error that is only text), the client makes
+    the whole body the "error", and a body can echo the Authorization header: it is left out."""
     if isinstance(exc, ApiError):
-        return f"HTTP {exc.meta.status} {exc.error}"
+        kind = exc.error if isinstance(exc.error, str) and _ERROR_TYPE.fullmatch(exc.error) else None
+        return f"HTTP {exc.meta.status} {kind}" if kind else f"HTTP {exc.meta.status}"
     return type(exc).__name__
 
 
@@ -185,14 +191,16 @@ class ElasticsearchGallery(Gallery):
                 return await call()
             except ApiError as exc:
                 status = exc.meta.status
+                # An error body can echo the request's Authorization header (a verbose proxy, a
+                # security realm's message), so the `ApiError` is not chained: status and type say enough.
                 if status in (401, 403):
                     raise GalleryUnavailable(
                         f"the Elasticsearch gallery at {self._where} refused the credentials while {what} ({_reason(exc)})"
-                    ) from exc
+                    ) from None
                 if status >= 500 and status not in TRANSIENT_STATUS:  # a sick cluster: not worth a retry
                     raise GalleryUnavailable(
                         f"the Elasticsearch gallery at {self._where} failed while {what} ({_reason(exc)})"
-                    ) from exc
+                    ) from None
                 if status not in TRANSIENT_STATUS:
                     raise  # 404, 409 and the like: the caller decides
                 last: BaseException = exc
@@ -205,7 +213,7 @@ class ElasticsearchGallery(Gallery):
         raise GalleryUnavailable(
             f"the Elasticsearch gallery at {self._where} is unavailable ({_reason(last)} while {what}, "
             f"{attempts} attempt(s))"
-        ) from last
+        ) from (None if isinstance(last, ApiError) else last)
 
     async def close(self) -> None:
         await self.client.close()

@@ -3,6 +3,8 @@ talking to a local stand-in for Discord's CDN."""
 
 from __future__ import annotations
 
+import logging
+
 import aiohttp
 import pytest
 
@@ -80,3 +82,16 @@ async def bots(bot_settings):
 @pytest.fixture
 async def kaobot(bots):
     return await bots.start()
+
+
+@pytest.fixture
+def restore_logging():
+    """Undo `bot.logs.setup_logging` (which `kaobot bot` calls) after a test."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)

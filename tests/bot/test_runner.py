@@ -76,18 +76,6 @@ class FakeDiscord:
         monkeypatch.setattr(discord.Client, "connect", connect)
 
 
-@pytest.fixture
-def restore_logging():
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    for handler in handlers:
-        root.addHandler(handler)
-    root.setLevel(level)
-
-
 def test_missing_token(monkeypatch, capsys, tmp_path):
     monkeypatch.delenv("DISCORD_TOKEN", raising=False)
     assert main(["bot", "--data-dir", str(tmp_path)]) == 1
