@@ -1,4 +1,4 @@
-"""`kaobot eval recognition`: evaluate the configured detector + embedder on labelled folders."""
+"""`kaobot eval recognition|detection`: evaluate the configured models; JSON reports and PNG plots."""
 
 from __future__ import annotations
 
@@ -39,10 +39,21 @@ def cmd_eval_recognition(args: argparse.Namespace) -> int:
             "known_accuracy": known,
             "unknown_rejection": rejected,
         }
-        if not args.curves:
-            result.pop("curve")
         report["open_set"][f"{shots}-shot"] = result
     report["verification"] = ev.verification(gallery, probes)
+    if args.plots:
+        from training.plots import plot_open_set, plot_roc
+
+        out = Path(args.plots)
+        out.mkdir(parents=True, exist_ok=True)
+        fpr, tpr, _ = ev.roc(gallery, probes)
+        report["plots"] = [
+            str(plot_open_set(report["open_set"], settings.recognition.threshold, out / "recognition_open_set.png")),
+            str(plot_roc(fpr, tpr, out / "recognition_roc.png", f"verification ROC ({embedder.model_id})")),
+        ]
+    if not args.curves:
+        for result in report["open_set"].values():
+            result.pop("curve")
     text = json.dumps(report, indent=2)
     if args.json:
         Path(args.json).write_text(text + "\n", encoding="utf-8")
@@ -61,6 +72,7 @@ def register(sub, add_common) -> None:
     r.add_argument("--unknown-fraction", type=float, default=0.5, help="share of characters left unenrolled (open set)")
     r.add_argument("--json", help="also write the report here")
     r.add_argument("--curves", action="store_true", help="include the threshold curves in the report")
+    r.add_argument("--plots", help="write PNG plots (open-set curves, ROC) into this folder")
     r.add_argument("--quiet", action="store_true")
     add_common(r, scope=False)
     r.set_defaults(func=cmd_eval_recognition)
