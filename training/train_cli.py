@@ -26,3 +26,10 @@ def register(sub, add_common) -> None:
                          description=recognizer.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     recognizer.get_args_parser(r)
     r.set_defaults(func=_run("training.recognizer"))
+
+    from training import detector
+
+    d = kinds.add_parser("detector", help="torchvision face detector on YOLO labels",
+                         description=detector.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    detector.get_args_parser(d)
+    d.set_defaults(func=_run("training.detector"))
