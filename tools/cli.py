@@ -28,6 +28,7 @@ COMMAND_MODULES: list[str] = [
     "tools.gallery_cli",
     "tools.data_cli",
     "training.train_cli",
+    "tools.export_cli",
 ]
 
 
