@@ -166,3 +166,24 @@ def test_synth_faces_are_found_by_animeface(tmp_path):
         x1, y1, x2, y2 = map(int, box)
         hits += any(f.box[0] < (x1 + x2) / 2 < f.box[2] and f.box[1] < (y1 + y2) / 2 < f.box[3] for f in det.detect(img))
     assert hits >= 6
+
+
+@pytest.mark.shared
+def test_yolo_conversion_reproduces_the_real_labels(shared_dir, tmp_path):
+    """icartoonface-det ships its val boxes both as an iCartoonFace CSV and as YOLO labels."""
+    root = shared_dir / "data" / "icartoonface-det"
+    rows = (root / "val.csv").read_text().splitlines()
+    names = list(dict.fromkeys(r.split(",")[0] for r in rows))[:40]
+    subset = tmp_path / "val.csv"
+    subset.write_text("\n".join(r for r in rows if r.split(",")[0] in set(names)) + "\n")
+    report = csv_to_yolo(subset, root / "images/val", tmp_path / "yolo", split="val")
+    assert report.images == 40 and not report.problems
+    for name in names:
+        stem = Path(name).stem
+        ours = sorted(map(tuple, _labels(tmp_path / "yolo/labels/val" / f"{stem}.txt")))
+        theirs = sorted(map(tuple, _labels(root / "labels/val" / f"{stem}.txt")))
+        assert len(ours) == len(theirs)
+        # the CSV holds integer pixels, the shipped labels the original floats: within a pixel
+        h, w = cv2.imread(str(root / "images/val" / name)).shape[:2]
+        scale = np.array([1, w, h, w, h])
+        assert np.abs((np.array(ours) - np.array(theirs)) * scale).max() <= 1.0, name
