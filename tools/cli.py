@@ -22,7 +22,16 @@ from recognition.gallery import GLOBAL_SCOPE
 log = logging.getLogger("kaobot")
 
 # Modules with a `register(subparsers)` function adding more subcommands.
-COMMAND_MODULES: list[str] = ["tools.import_cli", "tools.eval_cli", "tools.gallery_cli", "tools.bench.run", "bot.cli"]
+COMMAND_MODULES: list[str] = [
+    "tools.import_cli",
+    "tools.eval_cli",
+    "tools.gallery_cli",
+    "tools.data_cli",
+    "training.train_cli",
+    "tools.export_cli",
+    "tools.bench.run",
+    "bot.cli",
+]
 
 
 def _read(path: str) -> bytes:

@@ -1,4 +1,4 @@
-"""`kaobot eval recognition`: evaluate the configured detector + embedder on labelled folders."""
+"""`kaobot eval recognition|detection`: evaluate the configured models; JSON reports and PNG plots."""
 
 from __future__ import annotations
 
@@ -39,10 +39,61 @@ def cmd_eval_recognition(args: argparse.Namespace) -> int:
             "known_accuracy": known,
             "unknown_rejection": rejected,
         }
-        if not args.curves:
-            result.pop("curve")
         report["open_set"][f"{shots}-shot"] = result
     report["verification"] = ev.verification(gallery, probes)
+    if args.plots:
+        from training.plots import plot_open_set, plot_roc
+
+        out = Path(args.plots)
+        out.mkdir(parents=True, exist_ok=True)
+        fpr, tpr, _ = ev.roc(gallery, probes)
+        report["plots"] = [
+            str(plot_open_set(report["open_set"], settings.recognition.threshold, out / "recognition_open_set.png")),
+            str(plot_roc(fpr, tpr, out / "recognition_roc.png", f"verification ROC ({embedder.model_id})")),
+        ]
+    if not args.curves:
+        for result in report["open_set"].values():
+            result.pop("curve")
+    text = json.dumps(report, indent=2)
+    if args.json:
+        Path(args.json).write_text(text + "\n", encoding="utf-8")
+    print(text)
+    return 0
+
+
+def cmd_eval_detection(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from recognition.detect import build_detector
+    from training import detection_eval as dev
+
+    settings = load_settings(args.config, args.data_dir)
+    if args.csv:
+        gt = dev.load_csv(args.csv, args.images)
+    else:
+        gt = dev.load_yolo(args.images, args.labels)
+    gt = dev.subset(gt, args.limit, args.seed)
+    threshold = args.threshold if args.threshold is not None else settings.detector.threshold
+    report: dict = {"data": {"images_dir": str(args.images), **dev.describe(gt)}, "detectors": []}
+    curves = {}
+    for spec in args.detector or [settings.detector.backend + (f":{settings.detector.checkpoint}" if settings.detector.checkpoint else "")]:
+        backend, checkpoint = dev.parse_detector_spec(spec)
+        overrides = {"backend": backend, "threshold": min(args.min_score, threshold)}
+        if checkpoint:
+            overrides["checkpoint"] = checkpoint
+        if args.min_size is not None:
+            overrides["min_size"] = args.min_size
+        detector = build_detector(dataclasses.replace(settings.detector, **overrides))
+        result, curve = dev.evaluate_detector(detector, gt, threshold, progress=not args.quiet)
+        result["name"] = spec if len(spec) < 60 else backend
+        report["detectors"].append(result)
+        curves[result["name"]] = curve
+    if args.plots:
+        from training.plots import plot_detection
+
+        Path(args.plots).mkdir(parents=True, exist_ok=True)
+        report["plots"] = [str(plot_detection(curves, dev.sizes_table(report["detectors"]),
+                                              Path(args.plots) / "detection.png"))]
     text = json.dumps(report, indent=2)
     if args.json:
         Path(args.json).write_text(text + "\n", encoding="utf-8")
@@ -61,6 +112,24 @@ def register(sub, add_common) -> None:
     r.add_argument("--unknown-fraction", type=float, default=0.5, help="share of characters left unenrolled (open set)")
     r.add_argument("--json", help="also write the report here")
     r.add_argument("--curves", action="store_true", help="include the threshold curves in the report")
+    r.add_argument("--plots", help="write PNG plots (open-set curves, ROC) into this folder")
     r.add_argument("--quiet", action="store_true")
     add_common(r, scope=False)
     r.set_defaults(func=cmd_eval_recognition)
+
+    d = kinds.add_parser("detection", help="pictures + CSV or YOLO labels: AP50, AP50:95, precision/recall by size")
+    d.add_argument("--images", required=True, help="folder of pictures")
+    d.add_argument("--csv", help="iCartoonFace boxes (image,x1,y1,x2,y2); default: YOLO labels")
+    d.add_argument("--labels", help="YOLO label folder (default: the images path with images -> labels)")
+    d.add_argument("--detector", action="append",
+                   help="animeface | torch:CHECKPOINT | yolo_onnx:MODEL (repeat to compare; default: the configured one)")
+    d.add_argument("--threshold", type=float, default=None, help="operating score threshold (default: detector.threshold)")
+    d.add_argument("--min-score", type=float, default=0.05, help="lowest score kept for the AP curves")
+    d.add_argument("--min-size", type=int, default=None, help="override detector.min_size (smallest face side kept)")
+    d.add_argument("--limit", type=int, default=None, help="evaluate a seeded random subset of this many pictures")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--json", help="also write the report here")
+    d.add_argument("--plots", help="write detection.png (PR curves, recall by face size) into this folder")
+    d.add_argument("--quiet", action="store_true")
+    add_common(d, scope=False)
+    d.set_defaults(func=cmd_eval_detection)

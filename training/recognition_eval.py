@@ -157,11 +157,16 @@ def rates_at_threshold(result: dict, threshold: float) -> tuple[float, float]:
     return curve["known_accuracy"][i], curve["unknown_rejection"][i]
 
 
-def verification(gallery: EmbeddedSet, probes: EmbeddedSet, fars: Sequence[float] = (1e-2, 1e-3)) -> dict[str, float]:
-    """TAR at the given FARs over all probe × gallery pairs."""
+def roc(gallery: EmbeddedSet, probes: EmbeddedSet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(FAR, TAR, threshold) over all probe × gallery pairs (scikit-learn's ROC curve)."""
     from sklearn.metrics import roc_curve
 
     sims = (probes.vectors @ gallery.vectors.T).ravel()
     same = (probes.labels[:, None] == gallery.labels[None, :]).ravel()
-    fpr, tpr, _ = roc_curve(same, sims)
+    return roc_curve(same, sims)
+
+
+def verification(gallery: EmbeddedSet, probes: EmbeddedSet, fars: Sequence[float] = (1e-2, 1e-3)) -> dict[str, float]:
+    """TAR at the given FARs over all probe × gallery pairs."""
+    fpr, tpr, _ = roc(gallery, probes)
     return {f"tar@far={far:g}": float(np.interp(far, fpr, tpr)) for far in fars}

@@ -1,0 +1,165 @@
+"""Datasets for training: face-crop folders (recognition) and YOLO-labelled pictures (detection).
+
+Recognition samples go through `recognition.preprocess.crop_face` and `to_tensor_batch`, the same
+functions the torch embedder uses at inference, so training and serving cannot drift.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from recognition.preprocess import crop_face, to_tensor_batch
+from training.recognition_eval import list_labelled_images
+
+log = logging.getLogger(__name__)
+
+MEAN = (0.5, 0.5, 0.5)
+STD = (0.5, 0.5, 0.5)
+
+
+def read_rgb(path: str | Path) -> np.ndarray:
+    """An RGB uint8 array; raises OSError when the file cannot be decoded."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise OSError(f"cannot decode {path}")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def crop_margin_of(root: str | Path, default: float) -> float:
+    """The crop margin recorded by `kaobot data icartoonface-crop` (crops.json), else `default`."""
+    manifest = Path(root) / "crops.json"
+    if manifest.is_file():
+        return float(json.loads(manifest.read_text())["margin"])
+    return default
+
+
+# --- recognition augmentations: each takes (image, box, rng) and returns (image, box) -------------
+def _hflip(img, box, rng):
+    if rng.random() < 0.5:
+        w = img.shape[1]
+        img = np.ascontiguousarray(img[:, ::-1])
+        box = (w - box[2], box[1], w - box[0], box[3])
+    return img, box
+
+
+def _scale(img, box, rng):
+    """Shift and scale the face window (what a detector's box jitter does)."""
+    x1, y1, x2, y2 = box
+    w, h = x2 - x1, y2 - y1
+    s = rng.uniform(0.85, 1.15)
+    dx, dy = rng.uniform(-0.08, 0.08) * w, rng.uniform(-0.08, 0.08) * h
+    cx, cy = (x1 + x2) / 2 + dx, (y1 + y2) / 2 + dy
+    return img, (cx - w * s / 2, cy - h * s / 2, cx + w * s / 2, cy + h * s / 2)
+
+
+def _color(img, box, rng):
+    """Brightness, contrast and saturation; hue is left alone (it is the character's identity)."""
+    out = img.astype(np.float32)
+    out = (out - out.mean()) * rng.uniform(0.75, 1.25) + out.mean() * rng.uniform(0.75, 1.25)
+    grey = out.mean(axis=2, keepdims=True)
+    out = grey + (out - grey) * rng.uniform(0.8, 1.2)
+    return np.clip(out, 0, 255).astype(np.uint8), box
+
+
+def _blur(img, box, rng):
+    if rng.random() < 0.2:
+        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.4, 1.2))
+    return img, box
+
+
+def _erase(img, box, rng):
+    """A random rectangle of noise over part of the face (occlusion)."""
+    if rng.random() < 0.25:
+        img = img.copy()
+        x1, y1, x2, y2 = (int(v) for v in box)
+        w, h = max(2, x2 - x1), max(2, y2 - y1)
+        ew, eh = int(w * rng.uniform(0.1, 0.35)), int(h * rng.uniform(0.1, 0.35))
+        ex, ey = x1 + rng.randrange(max(1, w - ew)), y1 + rng.randrange(max(1, h - eh))
+        img[max(0, ey) : ey + eh, max(0, ex) : ex + ew] = [rng.randrange(256) for _ in range(3)]
+    return img, box
+
+
+AUGMENTATIONS: dict[str, Callable] = {"hflip": _hflip, "scale": _scale, "color": _color, "blur": _blur, "erase": _erase}
+
+
+def parse_augmentations(names: Sequence[str]) -> list[Callable]:
+    unknown = [n for n in names if n not in AUGMENTATIONS]
+    if unknown:
+        raise ValueError(f"unknown augmentation(s) {unknown}; valid: {', '.join(sorted(AUGMENTATIONS))}")
+    return [AUGMENTATIONS[n] for n in names]
+
+
+class FaceCrops(Dataset):
+    """(tensor, class index) from (crop file, identity) items.
+
+    Each file is a face crop made with margin `crop_margin` around the face box, so the whole file
+    is the network's window (`crop_face` of the full picture with margin 0, square, never stretched).
+    """
+
+    def __init__(
+        self,
+        items: Sequence[tuple[Path, str]],
+        classes: Sequence[str],
+        input_size: int,
+        augment: Sequence[str] = (),
+        seed: int = 0,
+    ) -> None:
+        self.items = list(items)
+        self.index = {c: i for i, c in enumerate(classes)}
+        self.input_size = input_size
+        self.augment = parse_augmentations(augment)
+        self.seed = seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        path, label = self.items[i]
+        img = read_rgb(path)
+        box = (0.0, 0.0, float(img.shape[1]), float(img.shape[0]))
+        if self.augment:
+            rng = random.Random(hash((self.seed, self.epoch, i)))
+            for aug in self.augment:
+                img, box = aug(img, box, rng)
+        crop = crop_face(img, box, margin=0.0, size=self.input_size)
+        return torch.from_numpy(to_tensor_batch([crop], MEAN, STD)[0]), self.index[label]
+
+
+def split_items(
+    items: Sequence[tuple[Path, str]], mode: str, fraction: float, seed: int, min_train: int = 1
+) -> tuple[list, list]:
+    """Hold out a validation split: `images` (a share of every identity's images) or `identities`."""
+    rng = random.Random(seed)
+    by_label: dict[str, list] = {}
+    for item in items:
+        by_label.setdefault(item[1], []).append(item)
+    train, val = [], []
+    if mode == "identities":
+        labels = sorted(by_label)
+        held = set(rng.sample(labels, max(2, round(len(labels) * fraction)))) if fraction > 0 else set()
+        for label in labels:
+            (val if label in held else train).extend(by_label[label])
+    elif mode == "images":
+        for label in sorted(by_label):
+            group = by_label[label][:]
+            rng.shuffle(group)
+            n_val = min(len(group) - min_train, round(len(group) * fraction))
+            val.extend(group[: max(0, n_val)])
+            train.extend(group[max(0, n_val) :])
+    else:
+        raise ValueError(f"unknown validation split {mode!r}; valid: identities, images")
+    return train, val
+
+
+def labelled_images(root: str | Path) -> list[tuple[Path, str]]:
+    return list_labelled_images(root)
