@@ -66,7 +66,10 @@ def fcos_mobilenet_v3(
     from torchvision.models.detection.anchor_utils import AnchorGenerator
     from torchvision.models.detection.backbone_utils import mobilenet_backbone
 
-    backbone = mobilenet_backbone(backbone_name="mobilenet_v3_large", fpn=True, weights=None, trainable_layers=6)
+    # Real BatchNorm: torchvision's default FrozenBatchNorm2d does not normalise a network trained from scratch.
+    backbone = mobilenet_backbone(
+        backbone_name="mobilenet_v3_large", fpn=True, weights=None, trainable_layers=6, norm_layer=nn.BatchNorm2d
+    )
     n_maps = 3  # mobilenet_backbone with FPN returns two levels plus a max-pooled one
     sizes = tuple((s,) for s in list(anchor_sizes)[:n_maps])
     return FCOS(

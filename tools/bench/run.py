@@ -38,12 +38,12 @@ def torch_pipeline(tmp: Path) -> pl.Pipeline:
     import torch
 
     torch.manual_seed(0)
-    det = build_detection_net("fcos_mobilenet_v3", min_size=640, max_size=640)
+    det = build_detection_net("fcos_mobilenet_p3", min_size=640, max_size=640)
     save_checkpoint(
         tmp / "det.pt",
         kind="detector",
         model_id="bench-fcos",
-        arch="fcos_mobilenet_v3",
+        arch="fcos_mobilenet_p3",
         arch_kwargs={"min_size": 640, "max_size": 640},
         meta={},
         state_dict=det.state_dict(),
@@ -60,7 +60,7 @@ def torch_pipeline(tmp: Path) -> pl.Pipeline:
         state_dict=emb.state_dict(),
     )
     return pl.Pipeline(
-        "kaobot torch (FCOS-MobileNetV3 640 + MobileFaceNet RGB 112)",
+        "kaobot torch (FCOS-MobileNetV3-P3 640 + MobileFaceNet RGB 112)",
         TorchDetector(tmp / "det.pt", "cpu"),
         TorchEmbedder(tmp / "emb.pt", "cpu"),
         (
