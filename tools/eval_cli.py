@@ -21,6 +21,23 @@ def parse_embedder_spec(spec: str) -> tuple[str, str | None, float | None]:
     return backend, checkpoint or None, threshold
 
 
+class _CachedDetector:
+    """Wraps a detector so that comparing several embedders detects each picture only once."""
+
+    def __init__(self, detector) -> None:
+        self.detector = detector
+        self.model_id = detector.model_id
+        self._cache: dict[bytes, list] = {}
+
+    def detect(self, image: np.ndarray) -> list:
+        import hashlib
+
+        key = hashlib.sha1(image.tobytes()).digest() + bytes(str(image.shape), "ascii")
+        if key not in self._cache:
+            self._cache[key] = self.detector.detect(image)
+        return self._cache[key]
+
+
 def _recognition_report(gallery, probes, embedder_id: str, threshold: float, args: argparse.Namespace) -> dict:
     """Closed-set, open-set (at `threshold`) and verification metrics of one embedder."""
     from training import recognition_eval as ev
@@ -57,6 +74,8 @@ def cmd_eval_recognition(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.config, args.data_dir)
     detector = build_detector(settings.detector)
+    if args.embedder and len(args.embedder) > 1:
+        detector = _CachedDetector(detector)
     runs = []
     for spec in args.embedder or [None]:
         threshold = settings.recognition.threshold
