@@ -68,3 +68,22 @@ def test_projection_checkpoint_must_fit_the_baseline(tmp_path):
                     state_dict={"mean": torch.zeros(dim + 1), "matrix": torch.zeros(dim, 4)})
     with pytest.raises(ModelFileError, match="shapes"):
         ProjectedEmbedder(path)
+
+
+def test_switching_to_the_shipped_projection_triggers_the_reembed_notice(tmp_path, alice_png, capsys, monkeypatch):
+    """A gallery enrolled with the baseline is reported stale once the shipped projection is configured."""
+    from pathlib import Path
+
+    monkeypatch.delenv("KAOBOT_CONFIG", raising=False)
+    shipped = Path(__file__).resolve().parents[1] / "models" / "embedder-lda37.pt"
+    picture = tmp_path / "alice.png"
+    picture.write_bytes(alice_png)
+    data = str(tmp_path / "data")
+    assert main(["enroll", "Alice", str(picture), "--data-dir", data]) == 0
+    config = tmp_path / "k.yaml"
+    config.write_text(f"embedder:\n  backend: projected\n  checkpoint: {shipped}\n")
+    capsys.readouterr()
+    assert main(["whois", str(picture), "--data-dir", data, "--config", str(config)]) == 0
+    err = capsys.readouterr().err
+    assert BaselineEmbedder.model_id in err and "kaobot gallery reembed" in err
+    assert ProjectedEmbedder(shipped).model_id in err
