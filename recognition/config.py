@@ -41,6 +41,7 @@ class EmbedderSettings:
     backend: str = "baseline"
     checkpoint: str | None = None
     device: str = "auto"
+    fusion_weight: float = 0.5
 
 
 @dataclass

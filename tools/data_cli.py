@@ -57,6 +57,14 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_anime_id_views(args: argparse.Namespace) -> int:
+    from .anime_id_views import build_views
+
+    report = build_views(args.root, args.out, args.gallery_fraction, args.min_gallery, args.seed)
+    print(json.dumps({k: report[k] for k in ("characters", "images")}))
+    return 0
+
+
 def register(sub, add_common) -> None:
     p = sub.add_parser("data", help="prepare training data (iCartoonFace converters, synthetic faces)")
     kinds = p.add_subparsers(dest="data_kind", required=True, metavar="TOOL")
@@ -95,3 +103,11 @@ def register(sub, add_common) -> None:
     s.add_argument("--detection", action="store_true", help="only the detection set (default: both)")
     s.add_argument("--recognition", action="store_true", help="only the recognition set (default: both)")
     s.set_defaults(func=cmd_synth)
+
+    v = kinds.add_parser("anime-id-views", help="anime-id train / heldout (gallery, probes) folders of symlinks")
+    v.add_argument("--root", required=True, help="the anime-id folder (holds characters.csv)")
+    v.add_argument("--out", required=True, help="output folder, e.g. runs/anime-id (never inside the data)")
+    v.add_argument("--gallery-fraction", type=float, default=0.5, help="share of a heldout character's images enrolled")
+    v.add_argument("--min-gallery", type=int, default=5, help="gallery images per heldout character, at least")
+    v.add_argument("--seed", type=int, default=0)
+    v.set_defaults(func=cmd_anime_id_views)

@@ -11,19 +11,39 @@ import numpy as np
 from recognition import load_settings
 
 
-def cmd_eval_recognition(args: argparse.Namespace) -> int:
-    from recognition.detect import build_detector
-    from recognition.embed import build_embedder
+def parse_embedder_spec(spec: str) -> tuple[str, str | None, float | None]:
+    """`baseline`, `torch:CKPT` or either with `@THRESHOLD` → (backend, checkpoint, threshold)."""
+    threshold = None
+    if "@" in spec:
+        spec, value = spec.rsplit("@", 1)
+        threshold = float(value)
+    backend, _, checkpoint = spec.partition(":")
+    return backend, checkpoint or None, threshold
+
+
+class _CachedDetector:
+    """Wraps a detector so that comparing several embedders detects each picture only once."""
+
+    def __init__(self, detector) -> None:
+        self.detector = detector
+        self.model_id = detector.model_id
+        self._cache: dict[bytes, list] = {}
+
+    def detect(self, image: np.ndarray) -> list:
+        import hashlib
+
+        key = hashlib.sha1(image.tobytes()).digest() + bytes(str(image.shape), "ascii")
+        if key not in self._cache:
+            self._cache[key] = self.detector.detect(image)
+        return self._cache[key]
+
+
+def _recognition_report(gallery, probes, embedder_id: str, threshold: float, args: argparse.Namespace) -> dict:
+    """Closed-set, open-set (at `threshold`) and verification metrics of one embedder."""
     from training import recognition_eval as ev
 
-    settings = load_settings(args.config, args.data_dir)
-    detector = build_detector(settings.detector)
-    embedder = build_embedder(settings.embedder)
-    gallery = ev.embed_images(ev.list_labelled_images(args.gallery), detector, embedder, progress=not args.quiet)
-    probes = ev.embed_images(ev.list_labelled_images(args.probes), detector, embedder, progress=not args.quiet)
     report: dict = {
-        "detector": detector.model_id,
-        "embedder": embedder.model_id,
+        "embedder": embedder_id,
         "gallery_images": len(gallery.labels),
         "probe_images": len(probes.labels),
         "face_found": float(np.mean(np.concatenate([gallery.detected, probes.detected]))),
@@ -33,28 +53,59 @@ def cmd_eval_recognition(args: argparse.Namespace) -> int:
     for shots in args.shots:
         report["closed_set"][f"{shots}-shot"] = ev.closed_set(gallery, probes, shots, args.seeds)
         result = ev.open_set(gallery, probes, shots, args.unknown_fraction, args.seeds)
-        known, rejected = ev.rates_at_threshold(result, settings.recognition.threshold)
+        known, rejected = ev.rates_at_threshold(result, threshold)
         result["at_configured_threshold"] = {
-            "threshold": settings.recognition.threshold,
+            "threshold": threshold,
             "known_accuracy": known,
             "unknown_rejection": rejected,
         }
         report["open_set"][f"{shots}-shot"] = result
     report["verification"] = ev.verification(gallery, probes)
-    if args.plots:
-        from training.plots import plot_open_set, plot_roc
+    return report
 
-        out = Path(args.plots)
-        out.mkdir(parents=True, exist_ok=True)
-        fpr, tpr, _ = ev.roc(gallery, probes)
-        report["plots"] = [
-            str(plot_open_set(report["open_set"], settings.recognition.threshold, out / "recognition_open_set.png")),
-            str(plot_roc(fpr, tpr, out / "recognition_roc.png", f"verification ROC ({embedder.model_id})")),
-        ]
-    if not args.curves:
-        for result in report["open_set"].values():
-            result.pop("curve")
-    text = json.dumps(report, indent=2)
+
+def cmd_eval_recognition(args: argparse.Namespace) -> int:
+    """One report for the configured embedder, or (with `--embedder`) one per embedder, same pictures."""
+    import dataclasses
+
+    from recognition.detect import build_detector
+    from recognition.embed import build_embedder
+    from training import recognition_eval as ev
+
+    settings = load_settings(args.config, args.data_dir)
+    detector = build_detector(settings.detector)
+    if args.embedder and len(args.embedder) > 1:
+        detector = _CachedDetector(detector)
+    runs = []
+    for spec in args.embedder or [None]:
+        threshold = settings.recognition.threshold
+        embedder_settings = settings.embedder
+        if spec is not None:
+            backend, checkpoint, spec_threshold = parse_embedder_spec(spec)
+            embedder_settings = dataclasses.replace(settings.embedder, backend=backend, checkpoint=checkpoint)
+            threshold = spec_threshold if spec_threshold is not None else threshold
+        runs.append((build_embedder(embedder_settings), threshold))
+    reports = []
+    for embedder, threshold in runs:
+        gallery = ev.embed_images(ev.list_labelled_images(args.gallery), detector, embedder, progress=not args.quiet)
+        probes = ev.embed_images(ev.list_labelled_images(args.probes), detector, embedder, progress=not args.quiet)
+        report = {"detector": detector.model_id, **_recognition_report(gallery, probes, embedder.model_id, threshold, args)}
+        if args.plots:
+            from training.plots import plot_open_set, plot_roc
+
+            out = Path(args.plots) / (embedder.model_id if args.embedder else "")
+            out.mkdir(parents=True, exist_ok=True)
+            fpr, tpr, _ = ev.roc(gallery, probes)
+            report["plots"] = [
+                str(plot_open_set(report["open_set"], threshold, out / "recognition_open_set.png")),
+                str(plot_roc(fpr, tpr, out / "recognition_roc.png", f"verification ROC ({embedder.model_id})")),
+            ]
+        if not args.curves:
+            for result in report["open_set"].values():
+                result.pop("curve")
+        reports.append(report)
+    final = {"gallery": str(args.gallery), "probes": str(args.probes), "embedders": reports} if args.embedder else reports[0]
+    text = json.dumps(final, indent=2)
     if args.json:
         Path(args.json).write_text(text + "\n", encoding="utf-8")
     print(text)
@@ -110,6 +161,9 @@ def register(sub, add_common) -> None:
     r.add_argument("--shots", type=int, nargs="+", default=[1, 5], help="enrolled pictures per character")
     r.add_argument("--seeds", type=int, default=5, help="random galleries averaged")
     r.add_argument("--unknown-fraction", type=float, default=0.5, help="share of characters left unenrolled (open set)")
+    r.add_argument("--embedder", action="append",
+                   help="baseline | torch:CHECKPOINT, optionally @THRESHOLD (repeat to compare on the same "
+                        "pictures; default: the configured embedder and recognition.threshold)")
     r.add_argument("--json", help="also write the report here")
     r.add_argument("--curves", action="store_true", help="include the threshold curves in the report")
     r.add_argument("--plots", help="write PNG plots (open-set curves, ROC) into this folder")

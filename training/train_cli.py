@@ -33,3 +33,10 @@ def register(sub, add_common) -> None:
                          description=detector.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     detector.get_args_parser(d)
     d.set_defaults(func=_run("training.detector"))
+
+    from training import projection
+
+    j = kinds.add_parser("projection", help="shrinkage-LDA projection of the baseline descriptor (seconds on a CPU)",
+                         description=projection.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    projection.get_args_parser(j)
+    j.set_defaults(func=_run("training.projection"))

@@ -8,7 +8,7 @@ __all__ = ["Embedder", "build_embedder"]
 
 
 def build_embedder(settings) -> Embedder:
-    """Build the embedder named by `settings.backend` (`baseline` or `torch`)."""
+    """Build the embedder named by `settings.backend` (`baseline`, `torch`, `fusion` or `projected`)."""
     from ..errors import ConfigError
 
     if settings.backend == "baseline":
@@ -21,4 +21,16 @@ def build_embedder(settings) -> Embedder:
         if not settings.checkpoint:
             raise ConfigError("embedder.backend is 'torch' but embedder.checkpoint is not set")
         return TorchEmbedder(settings.checkpoint, device=settings.device)
-    raise ConfigError(f"unknown embedder backend {settings.backend!r}; valid: baseline, torch")
+    if settings.backend == "fusion":
+        from .fusion import FusionEmbedder
+
+        if not settings.checkpoint:
+            raise ConfigError("embedder.backend is 'fusion' but embedder.checkpoint is not set")
+        return FusionEmbedder(settings.checkpoint, weight=settings.fusion_weight, device=settings.device)
+    if settings.backend == "projected":
+        from .projected import ProjectedEmbedder
+
+        if not settings.checkpoint:
+            raise ConfigError("embedder.backend is 'projected' but embedder.checkpoint is not set")
+        return ProjectedEmbedder(settings.checkpoint)
+    raise ConfigError(f"unknown embedder backend {settings.backend!r}; valid: baseline, torch, fusion, projected")

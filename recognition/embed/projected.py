@@ -1,0 +1,55 @@
+"""A learned linear projection of the training-free baseline descriptor.
+
+The checkpoint (`recognition.checkpoints`, kind `embedder`, arch `baseline-projection`) holds
+`state_dict = {"mean": (d,), "matrix": (d, k)}` and `meta = {"base": <baseline model id>, "dim": k}`.
+A face's vector is `l2_normalize((baseline(face) − mean) @ matrix)`: the baseline's colour-layout
+and shape histograms, re-weighted by a projection fitted on training characters (`kaobot train
+projection`, shrinkage LDA) so that differences between characters count more than differences
+between pictures of one character.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..checkpoints import load_checkpoint
+from ..errors import ModelFileError
+from ..faces import Face
+from ..preprocess import l2_normalize
+from .baseline import BaselineEmbedder
+
+ARCH = "baseline-projection"
+
+
+class ProjectedEmbedder:
+    """Baseline descriptor → (x − mean) @ matrix → unit vector."""
+
+    def __init__(self, checkpoint: str | Path) -> None:
+        payload = load_checkpoint(checkpoint, kind="embedder")
+        self.base = BaselineEmbedder()
+        try:
+            if payload["arch"] != ARCH:
+                raise ValueError(f"arch is {payload['arch']!r}, expected {ARCH!r}")
+            if payload["meta"]["base"] != self.base.model_id:
+                raise ValueError(f"fitted on {payload['meta']['base']!r}, this kaobot has {self.base.model_id!r}")
+            self.mean = payload["state_dict"]["mean"].float().numpy()
+            self.matrix = payload["state_dict"]["matrix"].float().numpy()
+            if self.mean.shape != (self.base.dim,) or self.matrix.shape[0] != self.base.dim:
+                raise ValueError(f"shapes {self.mean.shape}, {self.matrix.shape} do not fit dim {self.base.dim}")
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ModelFileError(f"model file {checkpoint} is not a usable baseline projection: {exc}") from exc
+        self.dim = int(self.matrix.shape[1])
+        self.model_id = str(payload["model_id"])
+        self.meta = payload["meta"]
+
+    def project(self, descriptors: np.ndarray) -> np.ndarray:
+        """Unit vectors of baseline descriptors (n, base dim) → (n, dim)."""
+        return l2_normalize(((descriptors - self.mean) @ self.matrix).astype(np.float32))
+
+    def embed(self, image: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
+        if not faces:
+            return np.zeros((0, self.dim), np.float32)
+        return self.project(self.base.embed(image, faces))
