@@ -47,6 +47,10 @@ def _child_init(detector: DetectorSettings, embedder: EmbedderSettings, limits: 
     _CHILD = (build_detector(detector), build_embedder(embedder), limits, max_faces)
 
 
+def _child_ready() -> bool:
+    return _CHILD is not None
+
+
 def _child_analyse(datas: list[bytes], embed: bool) -> list:
     detector, embedder, limits, max_faces = _CHILD
     return analyse_batch(datas, detector, embedder, limits, max_faces, embed)
@@ -90,6 +94,9 @@ class InferenceWorker:
             if self.settings.processes > 0 and self.backends is None:
                 raise ValueError("inference.processes needs the detector and embedder settings")
             self._executor = self._make_executor()
+            if self.settings.processes > 0:  # start every process and load its models now, not on a user's request
+                loop = asyncio.get_running_loop()
+                await asyncio.gather(*[loop.run_in_executor(self._executor, _child_ready) for _ in range(consumers)])
             self._tasks = [asyncio.create_task(self._consume(), name=f"kaobot-infer-{i}") for i in range(consumers)]
         return self
 

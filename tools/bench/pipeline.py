@@ -121,6 +121,7 @@ async def throughput(
         worker = InferenceWorker(pipeline.detector, pipeline.embedder, ImageLimits(), 20, settings, pipeline.backends)
         rec = Recognizer(pipeline.detector, pipeline.embedder, gallery, RecognitionSettings(), worker=worker)
         try:
+            await worker.start()  # worker processes start and load their models here
             await rec.identify(data, "bench")  # warm-up
             queue: asyncio.Queue[int] = asyncio.Queue()
             for i in range(requests):
