@@ -1,10 +1,11 @@
 """In-memory search over the faces of one (scope, model id): exact, quantised, or approximate.
 
 * Up to `quantize_above` faces: exact float32 cosine over every face (numpy BLAS).
-* From `quantize_above`: an int8 copy of the vectors is scanned exactly with SIMD (usearch), the
-  best `rerank` faces are re-scored exactly in float32. Scanning a quarter of the bytes makes a
-  query about twice as fast at 100k faces, and the top face is the exact one (tests check
-  recall@1 = 1.0 against float32 brute force).
+* From `quantize_above` (off by default): an int8 copy of the vectors is scanned exactly (usearch),
+  the best `rerank` faces are re-scored exactly in float32; the top face is the exact one (tests
+  check recall@1 = 1.0). It scans a quarter of the bytes, but on the 2-core AVX-512 build machine
+  numpy's float32 BLAS was faster (100k faces: 11 ms vs 23 ms, docs/benchmarks.md), so it only
+  pays where memory bandwidth, not arithmetic, limits the scan.
 * From `ann_above` (when set): an HNSW graph (usearch, int8) answers in about a millisecond. The
   graph is built in a background thread; queries use the int8 scan until it is ready.
 
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SearchTuning:
-    quantize_above: int = 20_000
+    quantize_above: int | None = None
     ann_above: int | None = 500_000
     rerank: int = 64
     build_threads: int = 1  # threads building the HNSW graph (in the background)
@@ -50,7 +51,7 @@ class VectorIndex:
         self._ann = None
         n = len(self.matrix)
         use_ann = self.tuning.ann_above is not None and n >= self.tuning.ann_above
-        if n >= self.tuning.quantize_above or use_ann:
+        if (self.tuning.quantize_above is not None and n >= self.tuning.quantize_above) or use_ann:
             # One scale for the whole matrix (from a sample of rows), so int8 dot products keep the ranking.
             sample = np.abs(self.matrix[:: max(1, n // 4096)])
             self._scale = 127.0 / max(float(np.quantile(sample, 0.9999)), 1e-6)
