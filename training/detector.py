@@ -37,9 +37,9 @@ from torch.utils.data import DataLoader, Dataset
 from recognition.checkpoints import save_checkpoint
 from recognition.detect.nets import ARCHITECTURES, build_detection_net
 from recognition.detect.torch_backend import TorchDetector
-from recognition.device import resolve_device
 from training import detection_eval as dev
 from training.datasets import read_rgb
+from training.runtime import plain_config, prepare_run
 
 log = logging.getLogger(__name__)
 
@@ -211,21 +211,9 @@ def plot_curves(history: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def _plain(args: argparse.Namespace) -> dict[str, Any]:
-    return {k: v for k, v in vars(args).items() if isinstance(v, (str, int, float, bool, list, type(None)))}
-
-
 def main(args: argparse.Namespace) -> dict[str, Any]:
-    log.info("config: %s", json.dumps(_plain(args), sort_keys=True))
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(args.seed)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
-    cuda = device.startswith("cuda")
-    workers = args.workers if args.workers is not None else (4 if cuda else 0)
-    use_amp = args.amp == "on" or (args.amp == "auto" and cuda)
+    run = prepare_run(args)
+    out, device, cuda, workers, use_amp = run.out, run.device, run.cuda, run.workers, run.use_amp
     splits = read_dataset_yaml(args.data)
     if "train" not in splits or "val" not in splits:
         raise ValueError(f"{args.data} must name a train and a val split")
@@ -286,7 +274,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
                             state_dict=weights)
         state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                  "scaler": scaler.state_dict() if scaler else {}, "epoch": epoch + 1, "history": history,
-                 "best": best, "config": _plain(args)}
+                 "best": best, "config": plain_config(args)}
         torch.save(state, out / "last.pt.tmp")
         (out / "last.pt.tmp").replace(out / "last.pt")
         (out / "history.json").write_text(json.dumps(history, indent=1) + "\n")

@@ -38,12 +38,12 @@ import torch
 from torch.utils.data import DataLoader
 
 from recognition.checkpoints import save_checkpoint
-from recognition.device import resolve_device
 from recognition.embed.nets import build_embedding_net
 from recognition.preprocess import l2_normalize
 from training import recognition_eval as ev
 from training.datasets import MEAN, STD, FaceCrops, crop_margin_of, labelled_images, split_items
 from training.heads import MARGINS, build_head, build_loss
+from training.runtime import plain_config, prepare_run
 
 log = logging.getLogger(__name__)
 
@@ -183,10 +183,6 @@ def validation_sets(train_items, val_items, args) -> tuple[list, list]:
     return gallery, probes
 
 
-def _plain(args: argparse.Namespace) -> dict[str, Any]:
-    return {k: v for k, v in vars(args).items() if isinstance(v, (str, int, float, bool, list, type(None)))}
-
-
 def plot_curves(history: list[dict[str, float]], path: Path) -> None:
     """Loss, learning rate and validation metrics per epoch, one PNG."""
     import matplotlib
@@ -211,17 +207,9 @@ def plot_curves(history: list[dict[str, float]], path: Path) -> None:
 
 def main(args: argparse.Namespace) -> dict[str, Any]:
     """Train; returns the best validation metrics and the path of the best checkpoint."""
-    log.info("config: %s", json.dumps(_plain(args), sort_keys=True))
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(args.seed)
+    run = prepare_run(args)
     random.seed(args.seed)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
-    cuda = device.startswith("cuda")
-    workers = args.workers if args.workers is not None else (4 if cuda else 0)
-    use_amp = args.amp == "on" or (args.amp == "auto" and cuda)
+    out, device, cuda, workers, use_amp = run.out, run.device, run.cuda, run.workers, run.use_amp
     arch, arch_kwargs = _choice(BACKBONES, args.backbone, "backbone")
     arch_kwargs = {**arch_kwargs, "dim": args.dim}
     augment = [a for a in args.augment.split(",") if a]
@@ -293,7 +281,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         resume = {
             "model": model.state_dict(), "head": head.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict() if scaler else {},
-            "epoch": epoch + 1, "history": history, "best": best, "classes": classes, "config": _plain(args),
+            "epoch": epoch + 1, "history": history, "best": best, "classes": classes, "config": plain_config(args),
         }
         torch.save(resume, out / "last.pt.tmp")
         (out / "last.pt.tmp").replace(out / "last.pt")
