@@ -10,10 +10,15 @@ def cmd_yolo(args: argparse.Namespace) -> int:
     from .icartoonface import csv_to_yolo
 
     report = csv_to_yolo(args.csv, args.images, args.out, split=args.split, link_images=not args.no_link)
-    for problem in report.problems[: args.show]:
+    return _print_report(report, args.show)
+
+
+def _print_report(report, show: int) -> int:
+    """The first `show` bad rows, how many more there were, and the summary line."""
+    for problem in report.problems[:show]:
         print(problem)
-    if len(report.problems) > args.show:
-        print(f"... and {len(report.problems) - args.show} more bad rows")
+    if len(report.problems) > show:
+        print(f"... and {len(report.problems) - show} more bad rows")
     print(report.summary())
     return 0
 
@@ -31,12 +36,7 @@ def cmd_crop(args: argparse.Namespace) -> int:
         names_path=args.names,
         quality=args.quality,
     )
-    for problem in report.problems[: args.show]:
-        print(problem)
-    if len(report.problems) > args.show:
-        print(f"... and {len(report.problems) - args.show} more bad rows")
-    print(report.summary())
-    return 0
+    return _print_report(report, args.show)
 
 
 def cmd_synth(args: argparse.Namespace) -> int:

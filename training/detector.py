@@ -39,7 +39,7 @@ from recognition.detect.nets import ARCHITECTURES, build_detection_net
 from recognition.detect.torch_backend import TorchDetector
 from training import detection_eval as dev
 from training.datasets import read_rgb
-from training.runtime import plain_config, prepare_run
+from training.runtime import plain_config, prepare_run, restore_schedule
 
 log = logging.getLogger(__name__)
 
@@ -244,12 +244,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     if args.resume and (out / "last.pt").is_file():
         state = torch.load(out / "last.pt", map_location="cpu", weights_only=True)
         model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if scaler is not None and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        start, history, best = state["epoch"], state["history"], state["best"]
-        log.info("resumed from epoch %d", start)
+        start, history, best = restore_schedule(state, optimizer, scheduler, scaler)
 
     meta = {"data": str(args.data), "train_pictures": len(dataset)}
     for epoch in range(start, args.epochs):

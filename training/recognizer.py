@@ -43,7 +43,7 @@ from recognition.preprocess import l2_normalize
 from training import recognition_eval as ev
 from training.datasets import MEAN, STD, FaceCrops, crop_margin_of, labelled_images, split_items
 from training.heads import MARGINS, build_head, build_loss
-from training.runtime import plain_config, prepare_run
+from training.runtime import plain_config, prepare_run, restore_schedule
 
 log = logging.getLogger(__name__)
 
@@ -249,12 +249,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             raise ValueError("the data's identities differ from the resumed run's")
         model.load_state_dict(state["model"])
         head.load_state_dict(state["head"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if scaler is not None and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        start, history, best = state["epoch"], state["history"], state["best"]
-        log.info("resumed from epoch %d", start)
+        start, history, best = restore_schedule(state, optimizer, scheduler, scaler)
 
     meta = {"input_size": args.input_size, "margin": crop_margin, "mean": list(MEAN), "std": list(STD),
             "dim": args.dim, "head": args.head, "backbone": args.backbone, "classes": len(classes),

@@ -43,3 +43,13 @@ def prepare_run(args: argparse.Namespace) -> Runtime:
     workers = args.workers if args.workers is not None else (4 if cuda else 0)
     use_amp = args.amp == "on" or (args.amp == "auto" and cuda)
     return Runtime(out, device, cuda, workers, use_amp)
+
+
+def restore_schedule(state: dict[str, Any], optimizer, scheduler, scaler) -> tuple[int, list, dict]:
+    """Load the optimiser, scheduler and AMP scaler of a resume checkpoint; returns (epoch, history, best)."""
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    if scaler is not None and state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
+    log.info("resumed from epoch %d", state["epoch"])
+    return state["epoch"], state["history"], state["best"]
