@@ -87,8 +87,8 @@ class InferenceSettings:
 class GallerySettings:
     backend: str = "sqlite"
     path: str | None = None
-    quantize_above: int | None = None
-    ann_above: int | None = 500_000
+    quantize_above: int | None = 20_000
+    ann_above: int | None = None
     rerank: int = 64
     elasticsearch: ElasticsearchSettings = field(default_factory=ElasticsearchSettings)
 
