@@ -50,7 +50,7 @@ def time_detector(detector, pictures: list[np.ndarray]) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--images", required=True)
-    p.add_argument("--detector", action="append", required=True, help="animeface | torch:CKPT | yolo_onnx:MODEL")
+    p.add_argument("--detector", action="append", required=True, help="animeface | torch:CKPT | onnx:MODEL | yolo_onnx:MODEL")
     p.add_argument("--side", type=int, default=1024)
     p.add_argument("--limit", type=int, default=20)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")

@@ -176,7 +176,7 @@ def register(sub, add_common) -> None:
     d.add_argument("--csv", help="iCartoonFace boxes (image,x1,y1,x2,y2); default: YOLO labels")
     d.add_argument("--labels", help="YOLO label folder (default: the images path with images -> labels)")
     d.add_argument("--detector", action="append",
-                   help="animeface | torch:CHECKPOINT | yolo_onnx:MODEL (repeat to compare; default: the configured one)")
+                   help="animeface | torch:CHECKPOINT | onnx:MODEL | yolo_onnx:MODEL (repeat to compare; default: the configured one)")
     d.add_argument("--threshold", type=float, default=None, help="operating score threshold (default: detector.threshold)")
     d.add_argument("--min-score", type=float, default=0.05, help="lowest score kept for the AP curves")
     d.add_argument("--min-size", type=int, default=None, help="override detector.min_size (smallest face side kept)")

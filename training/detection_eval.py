@@ -212,7 +212,7 @@ def describe(gt: GroundTruth) -> dict:
 
 
 def parse_detector_spec(spec: str) -> tuple[str, str | None]:
-    """`animeface`, `torch:PATH` or `yolo_onnx:PATH` → (backend, checkpoint)."""
+    """`animeface`, `torch:PATH`, `onnx:PATH` or `yolo_onnx:PATH` → (backend, checkpoint)."""
     backend, _, path = spec.partition(":")
     return backend, (path or None)
 

@@ -8,7 +8,7 @@ __all__ = ["Detector", "build_detector"]
 
 
 def build_detector(settings) -> Detector:
-    """Build the detector named by `settings.backend` (`animeface`, `torch` or `yolo_onnx`)."""
+    """Build the detector named by `settings.backend` (`animeface`, `torch`, `onnx` or `yolo_onnx`)."""
     from ..errors import ConfigError
 
     if settings.backend == "animeface":
@@ -29,10 +29,18 @@ def build_detector(settings) -> Detector:
         return TorchDetector(
             settings.checkpoint, device=settings.device, threshold=settings.threshold, min_size=settings.min_size
         )
+    if settings.backend == "onnx":
+        from .onnx_backend import OnnxDetector
+
+        if not settings.checkpoint:
+            raise ConfigError("detector.backend is 'onnx' but detector.checkpoint (the .onnx file) is not set")
+        return OnnxDetector(
+            settings.checkpoint, device=settings.device, threshold=settings.threshold, min_size=settings.min_size
+        )
     if settings.backend == "yolo_onnx":
         from .yolo_onnx_backend import YoloOnnxDetector
 
         if not settings.checkpoint:
             raise ConfigError("detector.backend is 'yolo_onnx' but detector.checkpoint (the .onnx file) is not set")
         return YoloOnnxDetector(settings.checkpoint, threshold=settings.threshold, min_size=settings.min_size)
-    raise ConfigError(f"unknown detector backend {settings.backend!r}; valid: animeface, torch, yolo_onnx")
+    raise ConfigError(f"unknown detector backend {settings.backend!r}; valid: animeface, torch, onnx, yolo_onnx")

@@ -8,7 +8,7 @@ __all__ = ["Embedder", "build_embedder"]
 
 
 def build_embedder(settings) -> Embedder:
-    """Build the embedder named by `settings.backend` (`baseline`, `torch`, `fusion` or `projected`)."""
+    """Build the embedder named by `settings.backend` (`baseline`, `torch`, `onnx`, `fusion` or `projected`)."""
     from ..errors import ConfigError
 
     if settings.backend == "baseline":
@@ -21,6 +21,12 @@ def build_embedder(settings) -> Embedder:
         if not settings.checkpoint:
             raise ConfigError("embedder.backend is 'torch' but embedder.checkpoint is not set")
         return TorchEmbedder(settings.checkpoint, device=settings.device)
+    if settings.backend == "onnx":
+        from .onnx_backend import OnnxEmbedder
+
+        if not settings.checkpoint:
+            raise ConfigError("embedder.backend is 'onnx' but embedder.checkpoint (the .onnx file) is not set")
+        return OnnxEmbedder(settings.checkpoint, device=settings.device)
     if settings.backend == "fusion":
         from .fusion import FusionEmbedder
 
@@ -33,4 +39,4 @@ def build_embedder(settings) -> Embedder:
         if not settings.checkpoint:
             raise ConfigError("embedder.backend is 'projected' but embedder.checkpoint is not set")
         return ProjectedEmbedder(settings.checkpoint)
-    raise ConfigError(f"unknown embedder backend {settings.backend!r}; valid: baseline, torch, fusion, projected")
+    raise ConfigError(f"unknown embedder backend {settings.backend!r}; valid: baseline, torch, onnx, fusion, projected")

@@ -11,7 +11,6 @@ from `recognition.embed.nets`, and `meta`:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,11 +18,10 @@ import numpy as np
 from ..checkpoints import load_checkpoint
 from ..device import resolve_device
 from ..errors import ModelFileError
-from ..faces import Face
-from ..preprocess import crop_face, l2_normalize, to_tensor_batch
+from .crops import CropEmbedder
 
 
-class TorchEmbedder:
+class TorchEmbedder(CropEmbedder):
     """Runs a trained embedding network on face crops (batched, inference mode)."""
 
     def __init__(self, checkpoint: str | Path, device: str = "auto", batch_size: int = 64) -> None:
@@ -32,13 +30,8 @@ class TorchEmbedder:
         from .nets import build_embedding_net
 
         payload = load_checkpoint(checkpoint, kind="embedder")
-        meta = payload["meta"]
         try:
-            self.input_size = int(meta["input_size"])
-            self.margin = float(meta["margin"])
-            self.mean = [float(v) for v in meta["mean"]]
-            self.std = [float(v) for v in meta["std"]]
-            self.dim = int(meta["dim"])
+            self._read_meta(payload["meta"])
             net = build_embedding_net(payload["arch"], **payload["arch_kwargs"])
             net.load_state_dict(
                 {k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
@@ -51,21 +44,6 @@ class TorchEmbedder:
         self.net = net.to(self.device).eval()
         self._torch = torch
 
-    def crops(self, image: np.ndarray, faces: Sequence[Face]) -> list[np.ndarray]:
-        """The network's input crops for `faces` (exposed for batching across images)."""
-        return [crop_face(image, f.box, margin=self.margin, size=self.input_size) for f in faces]
-
-    def embed_crops(self, crops: Sequence[np.ndarray]) -> np.ndarray:
-        """Embed prepared crops in batches."""
-        torch = self._torch
-        if not crops:
-            return np.zeros((0, self.dim), np.float32)
-        out = []
-        with torch.inference_mode():
-            for i in range(0, len(crops), self.batch_size):
-                batch = torch.from_numpy(to_tensor_batch(crops[i : i + self.batch_size], self.mean, self.std))
-                out.append(self.net(batch.to(self.device)).float().cpu().numpy())
-        return l2_normalize(np.concatenate(out))
-
-    def embed(self, image: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
-        return self.embed_crops(self.crops(image, faces))
+    def _forward(self, batch: np.ndarray) -> np.ndarray:
+        with self._torch.inference_mode():
+            return self.net(self._torch.from_numpy(batch).to(self.device)).float().cpu().numpy()

@@ -70,6 +70,25 @@ def torch_pipeline(tmp: Path) -> pl.Pipeline:
     )
 
 
+def onnx_pipeline(tmp: Path) -> pl.Pipeline:
+    """The torch pipeline's checkpoints (written by `torch_pipeline`) exported and run by onnxruntime."""
+    from recognition.detect.onnx_backend import OnnxDetector
+    from recognition.embed.onnx_backend import OnnxEmbedder
+    from training.export import export_onnx
+
+    for name in ("det", "emb"):
+        export_onnx(tmp / f"{name}.pt", tmp / f"{name}.onnx")
+    return pl.Pipeline(
+        "kaobot torch models via ONNX Runtime (same models, `backend: onnx`)",
+        OnnxDetector(tmp / "det.onnx", "cpu"),
+        OnnxEmbedder(tmp / "emb.onnx", "cpu"),
+        (
+            DetectorSettings(backend="onnx", checkpoint=str(tmp / "det.onnx"), device="cpu"),
+            EmbedderSettings(backend="onnx", checkpoint=str(tmp / "emb.onnx"), device="cpu"),
+        ),
+    )
+
+
 def pipelines(tmp: Path) -> list[pl.Pipeline]:
     from .original import OriginalDetector, OriginalEmbedder
 
@@ -81,6 +100,7 @@ def pipelines(tmp: Path) -> list[pl.Pipeline]:
             (DetectorSettings(), EmbedderSettings()),
         ),
         torch_pipeline(tmp),
+        onnx_pipeline(tmp),
         pl.Pipeline("original (YOLOv5m 640 + FaceMobileNet grey 128)", OriginalDetector(), OriginalEmbedder()),
     ]
 
