@@ -12,7 +12,7 @@ def test_bench_search_and_import_write_their_sections(tmp_path, capsys):
     assert "## Other section\n\nkept" in text
     assert "## Gallery search" in text and "## Bulk import" in text
     rows = [line for line in text.splitlines() if line.startswith("| 3,000 |")]
-    assert len(rows) == 5  # brute force, exact per character, int8 + re-rank, HNSW at two expansions
+    assert len(rows) == 6  # brute force, exact per character, int8 + re-rank, HNSW at three expansions
     assert all(" | 1.000 | " in row for row in rows[:3])  # exact modes and int8 + re-rank keep recall@1
     assert all(" | 1.000 | 1.000 | " in row for row in rows[1:3])  # ... and give float32's top 3 exactly
 

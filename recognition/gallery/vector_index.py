@@ -92,6 +92,11 @@ class VectorIndex:
         self._scan.vectors = None  # the graph holds its own copy
         log.info("HNSW index of %d faces ready", len(self.matrix))
 
+    def set_ann_expansion(self, expansion: int) -> None:
+        """Candidates the HNSW graph visits per query from now on (more: better recall, slower)."""
+        if self._ann is not None:
+            self._ann.expansion_search = expansion
+
     def search(self, queries: np.ndarray, k: int) -> list[list[Candidate]]:
         """Top-k characters per query by their best face's cosine similarity (exact unless HNSW)."""
         if not self.names or not len(self.matrix):

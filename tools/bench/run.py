@@ -99,6 +99,12 @@ def pipelines(tmp: Path) -> list[pl.Pipeline]:
             BaselineEmbedder(),
             (DetectorSettings(), EmbedderSettings()),
         ),
+        pl.Pipeline(
+            "kaobot default, `detector.max_side: 640`",
+            AnimefaceDetector(max_side=640),
+            BaselineEmbedder(),
+            (DetectorSettings(max_side=640), EmbedderSettings()),
+        ),
         torch_pipeline(tmp),
         onnx_pipeline(tmp),
         pl.Pipeline("original (YOLOv5m 640 + FaceMobileNet grey 128)", OriginalDetector(), OriginalEmbedder()),
@@ -149,19 +155,20 @@ async def bench_pipelines(args: argparse.Namespace, reps: int, parts: set[str]) 
 
         rows = []
         requests = 16 if args.quick else 32
-        for p in pipes[:2] if "throughput" in parts else []:
+        throughput_pipes = [pipes[0], pipes[2]]  # kaobot default, torch models
+        for p in throughput_pipes if "throughput" in parts else []:
             for concurrency in (1, 4, 16):
-                unbatched = await pl.throughput(p, concurrency, False, requests)
-                batched = await pl.throughput(p, concurrency, True, requests)
-                procs = await pl.throughput(p, concurrency, True, requests, processes=os.cpu_count() or 1)
+                unbatched, cores_u = await pl.throughput(p, concurrency, False, requests)
+                batched, cores_b = await pl.throughput(p, concurrency, True, requests)
+                procs, cores_p = await pl.throughput(p, concurrency, True, requests, processes=os.cpu_count() or 1)
                 rows.append(
                     [
                         p.name,
                         concurrency,
-                        f"{unbatched:.2f}",
-                        f"{batched:.2f}",
+                        f"{unbatched:.2f} ({cores_u:.1f})",
+                        f"{batched:.2f} ({cores_b:.1f})",
                         f"{batched / unbatched:.2f}×",
-                        f"{procs:.2f}",
+                        f"{procs:.2f} ({cores_p:.1f})",
                         f"{procs / unbatched:.2f}×",
                     ]
                 )
@@ -171,15 +178,17 @@ async def bench_pipelines(args: argparse.Namespace, reps: int, parts: set[str]) 
                 f"Pictures per second through `Recognizer.identify` (512×512, 3 faces, {requests} requests per cell). "
                 "Unbatched: one inference thread, one picture at a time. Batched: up to 16 pictures per batch (one "
                 "forward pass for torch models) in one thread, or in one worker process per core "
-                "(`inference.processes`).\n\n"
+                "(`inference.processes`). In brackets: CPU cores kept busy (CPU seconds of the process and its worker "
+                "processes per wall second); with this many cores, no arrangement can exceed "
+                f"{os.cpu_count()} ÷ (unbatched cores) × the unbatched rate.\n\n"
                 + report.table(
                     [
                         "pipeline",
                         "concurrent",
-                        "unbatched /s",
-                        "batched /s",
+                        "unbatched /s (cores)",
+                        "batched /s (cores)",
                         "ratio",
-                        f"batched, {os.cpu_count()} processes /s",
+                        f"batched, {os.cpu_count()} processes /s (cores)",
                         "ratio",
                     ],
                     rows,
