@@ -1,11 +1,15 @@
-"""A learned linear projection of the training-free baseline descriptor.
+"""A learned linear projection of the training-free baseline descriptor, optionally fused with it.
 
 The checkpoint (`recognition.checkpoints`, kind `embedder`, arch `baseline-projection`) holds
-`state_dict = {"mean": (d,), "matrix": (d, k)}` and `meta = {"base": <baseline model id>, "dim": k}`.
-A face's vector is `l2_normalize((baseline(face) − mean) @ matrix)`: the baseline's colour-layout
-and shape histograms, re-weighted by a projection fitted on training characters (`kaobot train
-projection`, shrinkage LDA) so that differences between characters count more than differences
-between pictures of one character.
+`state_dict = {"mean": (d,), "matrix": (d, k)}` and `meta = {"base": <baseline model id>, "dim": …,
+"fusion_weight": w or absent}`. A face's projected vector is `l2_normalize((baseline(face) − mean) @
+matrix)`: the baseline's colour-layout and shape histograms, re-weighted by a projection fitted on
+training characters (`kaobot train projection`, shrinkage LDA) so that differences between
+characters count more than differences between pictures of one character.
+
+With a `fusion_weight` w the embedding is `[√w · projected, √(1−w) · baseline]`
+(`base.weighted_concat`), so cosine = w · cos(projected) + (1−w) · cos(baseline); the weight is
+part of the checkpoint and of its model id, so one file names the whole embedder.
 """
 
 from __future__ import annotations
@@ -19,13 +23,15 @@ from ..checkpoints import load_checkpoint
 from ..errors import ModelFileError
 from ..faces import Face
 from ..preprocess import l2_normalize
+from .base import check_fusion_weight, weighted_concat
 from .baseline import BaselineEmbedder
 
 ARCH = "baseline-projection"
 
 
 class ProjectedEmbedder:
-    """Baseline descriptor → (x − mean) @ matrix → unit vector."""
+    """Baseline descriptor → (x − mean) @ matrix → unit vector (fused with the descriptor when the
+    checkpoint has a fusion weight)."""
 
     def __init__(self, checkpoint: str | Path) -> None:
         payload = load_checkpoint(checkpoint, kind="embedder")
@@ -39,15 +45,20 @@ class ProjectedEmbedder:
             self.matrix = payload["state_dict"]["matrix"].float().numpy()
             if self.mean.shape != (self.base.dim,) or self.matrix.shape[0] != self.base.dim:
                 raise ValueError(f"shapes {self.mean.shape}, {self.matrix.shape} do not fit dim {self.base.dim}")
+            weight = payload["meta"].get("fusion_weight")
+            self.fusion_weight = None if weight is None else check_fusion_weight(weight)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ModelFileError(f"model file {checkpoint} is not a usable baseline projection: {exc}") from exc
-        self.dim = int(self.matrix.shape[1])
+        self.dim = int(self.matrix.shape[1]) + (self.base.dim if self.fusion_weight is not None else 0)
         self.model_id = str(payload["model_id"])
         self.meta = payload["meta"]
 
     def project(self, descriptors: np.ndarray) -> np.ndarray:
-        """Unit vectors of baseline descriptors (n, base dim) → (n, dim)."""
-        return l2_normalize(((descriptors - self.mean) @ self.matrix).astype(np.float32))
+        """Unit vectors of baseline descriptors (n, base dim) → (n, dim), fused when configured so."""
+        projected = l2_normalize(((descriptors - self.mean) @ self.matrix).astype(np.float32))
+        if self.fusion_weight is None:
+            return projected
+        return weighted_concat(projected, descriptors.astype(np.float32), self.fusion_weight)
 
     def embed(self, image: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
         if not faces:
