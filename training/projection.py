@@ -65,7 +65,7 @@ def fit(x: np.ndarray, y: np.ndarray, shrinkage: float, components: int | None) 
     return x.mean(axis=0).astype(np.float32), lda.scalings_[:, :k].astype(np.float32)
 
 
-def _scores(z: np.ndarray, y: np.ndarray, rng: random.Random) -> dict[str, float]:
+def cv_scores(z: np.ndarray, y: np.ndarray, rng: random.Random) -> dict[str, float]:
     """1-shot and 5-shot rank-1 and TAR at FAR 1 % of vectors `z`: half of each character's pictures
     enrolled, the rest probes."""
     gallery, probes = [], []
@@ -104,12 +104,12 @@ def cross_validate(x: np.ndarray, y: np.ndarray, grid: list[float], components: 
     metrics: dict[str, list[dict[str, float]]] = {"baseline": [], **{setting_key(s, w): [] for s, w in settings}}
     for i, group in enumerate(groups):
         held = np.isin(y, list(group))
-        metrics["baseline"].append(_scores(x[held], y[held], random.Random(seed + i)))
+        metrics["baseline"].append(cv_scores(x[held], y[held], random.Random(seed + i)))
         for s in grid:
             mean, matrix = fit(x[~held], y[~held], s, components)
             for w in weights:
                 z = embed(x[held], mean, matrix, w)
-                metrics[setting_key(s, w)].append(_scores(z, y[held], random.Random(seed + i)))
+                metrics[setting_key(s, w)].append(cv_scores(z, y[held], random.Random(seed + i)))
     scores = {k: [(m["rank1_1shot"] + m["rank1_5shot"]) / 2 for m in v] for k, v in metrics.items()}
     means = {k: float(np.mean(v)) for k, v in scores.items()}
     table = {k: {name: float(np.mean([m[name] for m in v])) for name in v[0]} for k, v in metrics.items()}

@@ -40,3 +40,10 @@ def register(sub, add_common) -> None:
                          description=projection.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     projection.get_args_parser(j)
     j.set_defaults(func=_run("training.projection"))
+
+    from training import descriptor_head
+
+    h = kinds.add_parser("descriptor-head", help="ArcFace-trained MLP head on the baseline descriptor (minutes on a CPU)",
+                         description=descriptor_head.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    descriptor_head.get_args_parser(h)
+    h.set_defaults(func=_run("training.descriptor_head"))
