@@ -1,4 +1,4 @@
-"""`kaobot train recognizer|detector`: the trainers' own argument parsers under the kaobot CLI."""
+"""`kaobot train recognizer|detector|projection|descriptor-head`: the trainers' own argument parsers under the kaobot CLI."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def _run(module: str):
 def register(sub, add_common) -> None:
     from training import recognizer
 
-    p = sub.add_parser("train", help="train a recognizer (embedder) or a face detector")
+    p = sub.add_parser("train", help="train an embedder (recognizer, projection, descriptor head) or a face detector")
     kinds = p.add_subparsers(dest="train_kind", required=True, metavar="KIND")
     r = kinds.add_parser("recognizer", help="margin-head (ArcFace/CosFace) embedder on identity folders",
                          description=recognizer.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -40,3 +40,10 @@ def register(sub, add_common) -> None:
                          description=projection.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     projection.get_args_parser(j)
     j.set_defaults(func=_run("training.projection"))
+
+    from training import descriptor_head
+
+    h = kinds.add_parser("descriptor-head", help="ArcFace-trained MLP head on the baseline descriptor (minutes on a CPU)",
+                         description=descriptor_head.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    descriptor_head.get_args_parser(h)
+    h.set_defaults(func=_run("training.descriptor_head"))

@@ -23,3 +23,20 @@ class Embedder(Protocol):
     def embed(self, image: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
         """Return float32 vectors of shape (len(faces), dim), each of unit length."""
         ...
+
+
+def check_fusion_weight(weight: float) -> float:
+    """`weight` as a float, or ValueError unless 0 < weight < 1."""
+    if not 0.0 < float(weight) < 1.0:
+        raise ValueError(f"fusion weight must lie strictly between 0 and 1, not {weight}")
+    return float(weight)
+
+
+def weighted_concat(first: np.ndarray, second: np.ndarray, weight: float) -> np.ndarray:
+    """`[√w · first, √(1−w) · second]` of two sets of unit vectors (rows), itself of unit rows.
+
+    The cosine similarity of two such vectors is `w · cos(first) + (1−w) · cos(second)`: the one way
+    every fused embedder (`fusion`, `projected` with a fusion weight) combines two descriptors.
+    """
+    weight = check_fusion_weight(weight)
+    return np.concatenate([first * np.sqrt(weight), second * np.sqrt(1.0 - weight)], axis=1).astype(np.float32)
