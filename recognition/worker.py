@@ -7,13 +7,15 @@ them together (`recognition.pipeline.analyse_batch`).
 
 Consumers are `threads` threads of this process, or, with `processes` > 0, that many worker
 processes, each with its own detector and embedder: `animeface` holds the GIL, so only
-processes let it use several cores.
+processes let it use several cores. While some consumers are idle, a burst is shared out
+between them instead of going to one as a single batch.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import multiprocessing
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -86,11 +88,14 @@ class InferenceWorker:
         self._executor: Executor | None = None
         self.backends = backends
         self.pending = 0
+        self._consumers = 0
+        self._idle = 0  # consumers waiting for a picture
 
     async def start(self) -> InferenceWorker:
         if self._queue is None:
             self._queue = asyncio.Queue()
             consumers = self.settings.processes or self.settings.threads
+            self._consumers = consumers
             if self.settings.processes > 0 and self.backends is None:
                 raise ValueError("inference.processes needs the detector and embedder settings")
             self._executor = self._make_executor()
@@ -149,9 +154,14 @@ class InferenceWorker:
         loop = asyncio.get_running_loop()
         queue = self._queue
         while True:
-            jobs = [await queue.get()]
+            self._idle += 1
+            try:
+                jobs = [await queue.get()]
+            finally:
+                self._idle -= 1
+            limit = self._batch_limit(queue.qsize())
             deadline = loop.time() + self.settings.max_wait_ms / 1000
-            while len(jobs) < self.settings.max_batch:
+            while len(jobs) < limit:
                 if not queue.empty():
                     jobs.append(queue.get_nowait())
                     continue
@@ -170,6 +180,14 @@ class InferenceWorker:
                 group = [j for j in jobs if j.embed == embed]
                 if group:
                     await self._run(loop, group, embed)
+
+    def _batch_limit(self, waiting: int) -> int:
+        """Pictures this consumer takes: `max_batch`, but while other consumers are idle only its fair
+        share of what is waiting, so that several threads or processes work in parallel rather than
+        one taking the whole burst."""
+        if self._consumers <= 1 or self._idle == 0:
+            return self.settings.max_batch
+        return max(1, min(self.settings.max_batch, math.ceil((1 + waiting) / (self._idle + 1))))
 
     async def _run(self, loop: asyncio.AbstractEventLoop, jobs: list[_Job], embed: bool) -> None:
         try:

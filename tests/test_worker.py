@@ -39,6 +39,15 @@ async def test_concurrent_requests_are_batched_and_answered(alice_png, pair_png)
     assert all(r.vectors.shape == (len(r.faces), BaselineEmbedder().dim) for r in results)
 
 
+async def test_a_burst_is_shared_between_idle_consumers(alice_png):
+    detector = CountingDetector()
+    async with _worker(detector, threads=2, max_batch=16, max_wait_ms=50) as worker:
+        await asyncio.sleep(0.05)  # both consumers waiting
+        results = await asyncio.gather(*[worker.submit(alice_png) for _ in range(16)])
+    assert all(len(r.faces) == 1 for r in results)
+    assert sum(detector.calls) == 16 and len(detector.calls) >= 2 and max(detector.calls) <= 8
+
+
 async def test_a_bad_picture_fails_alone(alice_png):
     async with _worker(max_batch=4, max_wait_ms=50) as worker:
         results = await asyncio.gather(worker.submit(b"garbage"), worker.submit(alice_png), return_exceptions=True)
