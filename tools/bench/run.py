@@ -179,8 +179,7 @@ async def bench_pipelines(args: argparse.Namespace, reps: int, parts: set[str]) 
                 "Unbatched: one inference thread, one picture at a time. Batched: up to 16 pictures per batch (one "
                 "forward pass for torch models) in one thread, or in one worker process per core "
                 "(`inference.processes`). In brackets: CPU cores kept busy (CPU seconds of the process and its worker "
-                "processes per wall second); with this many cores, no arrangement can exceed "
-                f"{os.cpu_count()} ÷ (unbatched cores) × the unbatched rate.\n\n"
+                f"processes per wall second, of {os.cpu_count()}).\n\n"
                 + report.table(
                     [
                         "pipeline",
