@@ -187,3 +187,30 @@ def test_yolo_conversion_reproduces_the_real_labels(shared_dir, tmp_path):
         h, w = cv2.imread(str(root / "images/val" / name)).shape[:2]
         scale = np.array([1, w, h, w, h])
         assert np.abs((np.array(ours) - np.array(theirs)) * scale).max() <= 1.0, name
+
+
+def test_crop_reads_the_rectest_list_with_unknown_identities(tmp_path):
+    images = tmp_path / "rectest"
+    _jpeg(images / "t_0.jpg", 120, 80)
+    _jpeg(images / "t_1.jpg", 120, 80)
+    rows = [
+        "t_0.jpg 10 10 60 40 7",
+        "t_1.jpg\t10\t10\t60\t40\t-1",  # outside the training set
+        "t_1.jpg 70 10 110 50 0",  # a second face in the same picture
+        "t_0.jpg 10 10 60 40 seven",  # line 4: bad label
+        "t_0.jpg 10 10 60",  # line 5: too few fields
+    ]
+    list_path = tmp_path / "rectest.txt"
+    list_path.write_text("\n".join(rows) + "\n")
+    names = tmp_path / "names.txt"
+    names.write_text("7\tRei Ayanami\n")
+    out = tmp_path / "crops"
+    report = crop_recognition(list_path, images, out, margin=0.2, size=50, names_path=names, test_list=True)
+    assert report.boxes == 3 and report.images == 2
+    assert sorted(int(p.split(":")[0].split()[1]) for p in report.problems) == [4, 5]
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["0", "Rei Ayanami", "unknown"]
+    assert [p.name for p in (out / "unknown").iterdir()] == ["t_1.jpg"]
+    assert [p.name for p in (out / "0").iterdir()] == ["t_1_3.jpg"]
+    assert main(["data", "icartoonface-crop", "--list", str(list_path), "--images", str(images),
+                 "--out", str(tmp_path / "cli"), "--test-list"]) == 0
+    assert (tmp_path / "cli/unknown/t_1.jpg").is_file() and (tmp_path / "cli/7/t_0.jpg").is_file()

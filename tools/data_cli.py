@@ -35,6 +35,7 @@ def cmd_crop(args: argparse.Namespace) -> int:
         keep_aspect=not args.stretch,
         names_path=args.names,
         quality=args.quality,
+        test_list=args.test_list,
     )
     return _print_report(report, args.show)
 
@@ -86,6 +87,11 @@ def register(sub, add_common) -> None:
     c.add_argument("--size", type=int, default=250, help="output side in pixels (default 250 as in the original)")
     c.add_argument("--stretch", action="store_true", help="ignore the aspect ratio (the original's crops)")
     c.add_argument("--names", help="id → name file; folders are named after the characters")
+    c.add_argument(
+        "--test-list",
+        action="store_true",
+        help="the list is icartoonface_rectest_det.txt (filename x1 y1 x2 y2 label_id; -1 → unknown/)",
+    )
     c.add_argument("--quality", type=int, default=95, help="JPEG quality")
     c.add_argument("--show", type=int, default=20, help="bad rows printed (all are logged)")
     c.set_defaults(func=cmd_crop)

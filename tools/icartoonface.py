@@ -185,10 +185,15 @@ def crop_recognition(
     keep_aspect: bool = True,
     names_path: str | Path | None = None,
     quality: int = 95,
+    test_list: bool = False,
 ) -> ConversionReport:
-    """Cut the listed face boxes (`relpath\\tx1\\ty1\\tx2\\ty2`) into one folder per identity.
+    """Cut the listed face boxes into one folder per identity.
 
-    The identity is the first folder of `relpath`. With `keep_aspect` the crop is a square window
+    Training list (`icartoonface_rectrain_det.txt`): `relpath\\tx1\\ty1\\tx2\\ty2`, the identity is
+    the first folder of `relpath`. Test list (`test_list`, `icartoonface_rectest_det.txt`):
+    `filename x1 y1 x2 y2 label_id` (tabs or spaces), the identity is `label_id`, and faces labelled
+    `-1` (identities outside the training set, to be rejected) go to the folder `unknown`.
+    With `keep_aspect` the crop is a square window
     (`recognition.preprocess.crop_face`, edge-replicated outside the picture); otherwise the box
     grown by `margin` is stretched to `size`² as in the original. Crops already written are kept
     (resumable); `crops.json` records the options so a trainer knows the crop margin.
@@ -211,21 +216,12 @@ def crop_recognition(
             if not line.strip():
                 continue
             report.rows += 1
-            parts = line.rstrip("\r\n").split("\t")
-            if len(parts) < 5:
-                report.problems.append(f"line {lineno}: expected relpath and 4 tab-separated numbers")
-                continue
-            rel = parts[0].strip()
             try:
-                box = _parse_box(parts[1:5])
-            except ValueError:
-                report.problems.append(f"line {lineno}: coordinates are not numbers: {parts[1:5]}")
+                rel, box, identity = (_test_row if test_list else _train_row)(line.rstrip("\r\n"))
+            except ValueError as exc:
+                report.problems.append(f"line {lineno}: {exc}")
                 continue
             rel_path = Path(rel)
-            if len(rel_path.parts) < 2:
-                report.problems.append(f"line {lineno}: {rel!r} has no identity folder")
-                continue
-            identity = rel_path.parts[0]
             if identity not in folders:
                 folder = _folder_name(identity, names)
                 if folder in taken and taken[folder] != identity:  # two ids with one name
@@ -261,6 +257,36 @@ def crop_recognition(
     for problem in report.problems:
         log.warning("%s: %s", list_path, problem)
     return report
+
+
+def _train_row(line: str) -> tuple[str, tuple[float, float, float, float], str]:
+    """`relpath\tx1\ty1\tx2\ty2` → (relpath, box, identity folder)."""
+    parts = line.split("\t")
+    if len(parts) < 5:
+        raise ValueError("expected relpath and 4 tab-separated numbers")
+    rel = parts[0].strip()
+    box = _numbers(parts[1:5])
+    if len(Path(rel).parts) < 2:
+        raise ValueError(f"{rel!r} has no identity folder")
+    return rel, box, Path(rel).parts[0]
+
+
+def _test_row(line: str) -> tuple[str, tuple[float, float, float, float], str]:
+    """`filename x1 y1 x2 y2 label_id` (tabs or spaces) → (filename, box, label id or "unknown")."""
+    parts = line.strip().rsplit(None, 5)
+    if len(parts) < 6:
+        raise ValueError("expected filename, 4 numbers and a label id")
+    box = _numbers(parts[1:5])
+    if not re.fullmatch(r"-?\d+", parts[5]):
+        raise ValueError(f"label id is not an integer: {parts[5]!r}")
+    return parts[0], box, "unknown" if int(parts[5]) < 0 else parts[5]
+
+
+def _numbers(values: list[str]) -> tuple[float, float, float, float]:
+    try:
+        return _parse_box(values)
+    except ValueError:
+        raise ValueError(f"coordinates are not numbers: {values}") from None
 
 
 def _stretch(image: np.ndarray, box, margin: float, size: int) -> np.ndarray:
