@@ -61,13 +61,19 @@ def _scale(img, box, rng):
     return img, (cx - w * s / 2, cy - h * s / 2, cx + w * s / 2, cy + h * s / 2)
 
 
-def _color(img, box, rng):
-    """Brightness, contrast and saturation; hue is left alone (it is the character's identity)."""
+def jitter_colour(img: np.ndarray, rng, spread: float, saturation: float) -> np.ndarray:
+    """Contrast and brightness each × U(1 − spread, 1 + spread), saturation × U(1 ± saturation);
+    hue is left alone (it is the character's identity). Shared by both trainers' augmentations."""
     out = img.astype(np.float32)
-    out = (out - out.mean()) * rng.uniform(0.75, 1.25) + out.mean() * rng.uniform(0.75, 1.25)
+    out = (out - out.mean()) * rng.uniform(1 - spread, 1 + spread) + out.mean() * rng.uniform(1 - spread, 1 + spread)
     grey = out.mean(axis=2, keepdims=True)
-    out = grey + (out - grey) * rng.uniform(0.8, 1.2)
-    return np.clip(out, 0, 255).astype(np.uint8), box
+    out = grey + (out - grey) * rng.uniform(1 - saturation, 1 + saturation)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def _color(img, box, rng):
+    """Brightness, contrast and saturation."""
+    return jitter_colour(img, rng, spread=0.25, saturation=0.2), box
 
 
 def _blur(img, box, rng):

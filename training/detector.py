@@ -38,8 +38,8 @@ from recognition.checkpoints import save_checkpoint
 from recognition.detect.nets import ARCHITECTURES, build_detection_net
 from recognition.detect.torch_backend import TorchDetector
 from training import detection_eval as dev
-from training.datasets import read_rgb
-from training.runtime import plain_config, prepare_run, restore_schedule
+from training.datasets import jitter_colour, read_rgb
+from training.runtime import backward_step, plain_config, prepare_run, restore_schedule
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +82,7 @@ def _crop(img, boxes, rng, min_scale: float = 0.5):
 
 
 def _color(img, boxes, rng):
-    out = img.astype(np.float32)
-    out = (out - out.mean()) * rng.uniform(0.7, 1.3) + out.mean() * rng.uniform(0.7, 1.3)
-    grey = out.mean(axis=2, keepdims=True)
-    out = grey + (out - grey) * rng.uniform(0.6, 1.4)
-    return np.clip(out, 0, 255).astype(np.uint8), boxes
+    return jitter_colour(img, rng, spread=0.3, saturation=0.4), boxes
 
 
 AUGMENTATIONS = {"flip": _flip, "crop": _crop, "color": _color}
@@ -161,17 +157,7 @@ def train_one_epoch(model, loader, optimizer, scheduler, scaler, device: str) ->
             loss = sum(losses.values())
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss is {loss.item()}; lower --lr or check the labels")
-        optimizer.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
-            optimizer.step()
+        backward_step(loss, optimizer, scaler, clip_params=model.parameters(), max_norm=10.0)
         scheduler.step()
         for k, v in losses.items():
             sums[k] = sums.get(k, 0.0) + v.item()

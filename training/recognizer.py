@@ -43,7 +43,7 @@ from recognition.preprocess import l2_normalize
 from training import recognition_eval as ev
 from training.datasets import MEAN, STD, FaceCrops, crop_margin_of, labelled_images, split_items
 from training.heads import MARGINS, build_head, build_loss
-from training.runtime import plain_config, prepare_run, restore_schedule
+from training.runtime import backward_step, plain_config, prepare_run, restore_schedule
 
 log = logging.getLogger(__name__)
 
@@ -128,14 +128,7 @@ def train_one_epoch(model, head, loss_fn, loader, optimizer, scheduler, scaler, 
             loss = loss_fn(head(model(images), labels), labels)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss is {loss.item()}; lower --lr or check the data")
-        optimizer.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            loss.backward()
-            optimizer.step()
+        backward_step(loss, optimizer, scaler)
         scheduler.step()
         total += loss.item() * len(labels)
         count += len(labels)

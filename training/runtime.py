@@ -53,3 +53,21 @@ def restore_schedule(state: dict[str, Any], optimizer, scheduler, scaler) -> tup
         scaler.load_state_dict(state["scaler"])
     log.info("resumed from epoch %d", state["epoch"])
     return state["epoch"], state["history"], state["best"]
+
+
+def backward_step(loss: torch.Tensor, optimizer, scaler, clip_params=None, max_norm: float = 10.0) -> None:
+    """Zero the gradients, back-propagate (scaled when AMP's `scaler` is set), clip the gradient norm
+    of `clip_params` to `max_norm` when given, and step the optimiser."""
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        if clip_params is not None:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(clip_params, max_norm)
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        loss.backward()
+        if clip_params is not None:
+            torch.nn.utils.clip_grad_norm_(clip_params, max_norm)
+        optimizer.step()
