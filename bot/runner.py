@@ -41,6 +41,9 @@ async def run_bot(settings: Settings, token: str, *, sync: str | None = None) ->
         watchlist = await WatchList.open(settings.bot_state_path)
         timeout = aiohttp.ClientTimeout(total=bot_settings.download_timeout)
         async with recognizer, aiohttp.ClientSession(timeout=timeout) as session:
+            notice = await recognizer.stale_notice()
+            if notice:
+                log.warning("%s Until then /whois answers only from faces of the configured model.", notice)
             services = Services(
                 settings=settings,
                 recognizer=recognizer,

@@ -62,10 +62,13 @@ def save_checkpoint(
 
 
 def load_checkpoint(path: str | Path, *, kind: str) -> dict[str, Any]:
-    """Load and validate a checkpoint; every problem raises `ModelFileError` naming the file."""
+    """Load and validate a checkpoint (a path or ``shipped:FILE``); every problem raises `ModelFileError`
+    naming the file."""
     import torch
 
-    path = Path(path)
+    from .weights import resolve_model_path
+
+    path = resolve_model_path(path)
     if not path.is_file():
         raise ModelFileError(f"model file not found: {path}")
     try:

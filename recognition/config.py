@@ -26,7 +26,7 @@ class LimitSettings:
 
 @dataclass
 class DetectorSettings:
-    backend: str = "animeface"
+    backend: str = "torch"
     threshold: float = 0.5
     min_size: int = 24
     pad: float = 0.25
@@ -38,7 +38,7 @@ class DetectorSettings:
 
 @dataclass
 class EmbedderSettings:
-    backend: str = "baseline"
+    backend: str = "projected"
     checkpoint: str | None = None
     device: str = "auto"
     fusion_weight: float = 0.5
@@ -46,7 +46,7 @@ class EmbedderSettings:
 
 @dataclass
 class RecognitionSettings:
-    threshold: float = 0.72
+    threshold: float = 0.645
     top_k: int = 3
     max_faces: int = 20
 

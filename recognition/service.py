@@ -218,6 +218,18 @@ class Recognizer:
         """Faces stored with another embedder than the configured one (they need re-embedding)."""
         return {m: n for m, n in (await self.gallery.model_ids(scope)).items() if m != self.model_id}
 
+    async def stale_notice(self, scope: str | None = None) -> str | None:
+        """The re-embedding notice when the gallery holds faces of another embedder (e.g. after an
+        upgrade changed the default model), else None."""
+        stale = await self.stale_models(scope)
+        if not stale:
+            return None
+        listed = ", ".join(f"{n} face(s) of model {m!r}" for m, n in sorted(stale.items()))
+        return (
+            f"the gallery holds {listed}, but the configured embedder is {self.model_id!r}; "
+            "those faces are not searched. Re-embed them with `kaobot gallery reembed`."
+        )
+
 
 def faces_to_json(faces: Sequence[Face]) -> dict[str, Any]:
     """`detect --json` output."""

@@ -18,7 +18,7 @@ def test_values_override_defaults(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("recognition:\n  threshold: 0.5\ndetector:\n  min_size: 40\n")
     s = load_settings(path)
-    assert s.recognition.threshold == 0.5 and s.detector.min_size == 40 and s.detector.backend == "animeface"
+    assert s.recognition.threshold == 0.5 and s.detector.min_size == 40 and s.detector.backend == "torch"
 
 
 def test_environment_selects_file_and_data_dir(tmp_path, monkeypatch):

@@ -114,6 +114,13 @@ def test_corrupt_model_file(tmp_path):
         TorchDetector(path)
 
 
+def test_shipped_models_are_named_by_file(tmp_path):
+    shipped = TorchDetector("shipped:detector-fcos-icf384.pt", device="cpu")
+    assert shipped.model_id == build_detector(DetectorSettings(device="cpu")).model_id
+    with pytest.raises(ModelFileError, match="no shipped model 'detector-v9.pt'; shipped: detector-fcos-icf384.pt"):
+        TorchDetector("shipped:detector-v9.pt")
+
+
 def test_embedder_checkpoint_is_not_a_detector(tmp_path):
     path = tmp_path / "emb.pt"
     save_checkpoint(path, kind="embedder", model_id="x", arch="mobilefacenet", arch_kwargs={}, meta={}, state_dict={})
@@ -122,9 +129,11 @@ def test_embedder_checkpoint_is_not_a_detector(tmp_path):
 
 
 def test_build_detector_from_settings(tmp_path):
-    assert isinstance(build_detector(DetectorSettings()), AnimefaceDetector)
+    default = build_detector(DetectorSettings(device="cpu"))
+    assert isinstance(default, TorchDetector) and default.model_id == "kaobot-fcos_mobilenet_p3-68e8386238"
+    assert isinstance(build_detector(DetectorSettings(backend="animeface")), AnimefaceDetector)
     with pytest.raises(ConfigError, match="checkpoint"):
-        build_detector(DetectorSettings(backend="torch"))
+        build_detector(DetectorSettings(backend="onnx"))
     with pytest.raises(ConfigError, match="valid"):
         build_detector(DetectorSettings(backend="yolo9000"))
     path = tmp_path / "d.pt"

@@ -118,7 +118,11 @@ def test_unknown_architecture_lists_valid_ones():
 
 
 def test_build_embedder_from_settings(tmp_path):
-    assert isinstance(build_embedder(EmbedderSettings()), BaselineEmbedder)
+    from recognition.embed.projected import ProjectedEmbedder
+
+    default = build_embedder(EmbedderSettings())
+    assert isinstance(default, ProjectedEmbedder) and default.model_id.startswith("kaobot-mlp128-fused")
+    assert isinstance(build_embedder(EmbedderSettings(backend="baseline")), BaselineEmbedder)
     path = tmp_path / "e.pt"
     _write_embedder(path)
     assert isinstance(

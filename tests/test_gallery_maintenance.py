@@ -101,10 +101,12 @@ async def test_rewrite_in_batches_sees_each_face_once(gallery):
 def test_cli_reembed(tmp_path, capsys):
     import asyncio
 
+    from recognition.config import EmbedderSettings
+    from recognition.embed import build_embedder
     from recognition.gallery.sqlite import SQLiteGallery
     from tools import cli
 
-    embedder = BaselineEmbedder()
+    embedder = build_embedder(EmbedderSettings())  # the default embedder, which the CLI uses
     alice, _ = _stored_face(embedder, ALICE, 200, 200, 170, model="old-model", name="Alice")
     data = tmp_path / "data"
 

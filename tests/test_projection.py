@@ -115,10 +115,8 @@ def test_projection_checkpoint_must_fit_the_baseline(tmp_path):
 
 def test_switching_to_the_shipped_projection_triggers_the_reembed_notice(tmp_path, alice_png, capsys, monkeypatch):
     """A gallery enrolled with the baseline is reported stale once the shipped projection is configured."""
-    from pathlib import Path
-
     monkeypatch.delenv("KAOBOT_CONFIG", raising=False)
-    shipped = Path(__file__).resolve().parents[1] / "models" / "embedder-lda37.pt"
+    shipped = "shipped:embedder-lda37.pt"
     picture = tmp_path / "alice.png"
     picture.write_bytes(alice_png)
     data = str(tmp_path / "data")

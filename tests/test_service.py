@@ -1,4 +1,4 @@
-"""The Recognizer end to end with real parts: animeface, the baseline embedder, a SQLite file."""
+"""The Recognizer end to end with real parts: the default (shipped) detector and embedder, a SQLite file."""
 
 import numpy as np
 import pytest

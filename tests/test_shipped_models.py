@@ -1,4 +1,4 @@
-"""The models shipped under models/: they load, and reach their measured quality on a small slice of
+"""The models shipped under recognition/weights/: they load, and reach their measured quality on a small slice of
 held-out data (anime-id characters never seen in training; icartoonface-det val pictures). Skipped
 when ../shared is absent."""
 
@@ -12,11 +12,12 @@ import pytest
 from recognition.embed.baseline import BaselineEmbedder
 from recognition.embed.projected import ProjectedEmbedder
 from recognition.faces import Face
+from recognition.weights import WEIGHTS_DIR
 from tools.anime_id_views import build_views
 from training import recognition_eval as ev
 from training.datasets import read_rgb
 
-MODELS = Path(__file__).resolve().parents[1] / "models"
+MODELS = WEIGHTS_DIR
 PER_CHARACTER = 5
 
 pytestmark = pytest.mark.shared

@@ -1,7 +1,7 @@
 """Detector speed on 1024×1024 pictures, every detector on the same pictures in one run.
 
     python -m tools.bench_detect --images ../shared/data/icartoonface-det/images/val \\
-        --detector animeface --detector torch:models/detector.pt --limit 20 --json runs/speed.json
+        --detector animeface --detector torch:runs/det/best.pt --limit 20 --json runs/speed.json
 
 Each picture is resized (stretched) to `--side`² pixels first, so every detector sees exactly that
 size; each detector runs once on a warm-up picture, then the median and mean milliseconds per

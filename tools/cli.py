@@ -46,14 +46,9 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 async def _stale_notice(recognizer, scope: str | None) -> None:
-    stale = await recognizer.stale_models(scope)
-    if stale:
-        listed = ", ".join(f"{n} face(s) of model {m!r}" for m, n in sorted(stale.items()))
-        print(
-            f"note: the gallery holds {listed}, but the configured embedder is {recognizer.model_id!r}; "
-            "those faces are not searched. Re-embed them with `kaobot gallery reembed`.",
-            file=sys.stderr,
-        )
+    notice = await recognizer.stale_notice(scope)
+    if notice:
+        print(f"note: {notice}", file=sys.stderr)
 
 
 def cmd_whois(args: argparse.Namespace) -> int:

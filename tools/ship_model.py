@@ -1,6 +1,6 @@
-"""Write a trained checkpoint as a small fp16 file for `models/` (same model id, metadata kept).
+"""Write a trained checkpoint as a small fp16 file for `recognition/weights/` (same model id, metadata kept).
 
-    python -m tools.ship_model runs/emb/best.pt models/embedder.pt --kind embedder
+    python -m tools.ship_model runs/emb/best.pt recognition/weights/embedder.pt --kind embedder
 
 The model id is kept: the fp16 file gives the same faces/vectors up to rounding, and a kaobot
 gallery embedded with it is compared only with vectors of that id.

@@ -8,7 +8,8 @@ __all__ = ["Detector", "build_detector"]
 
 
 def build_detector(settings) -> Detector:
-    """Build the detector named by `settings.backend` (`animeface`, `torch`, `onnx` or `yolo_onnx`)."""
+    """Build the detector named by `settings.backend` (`animeface`, `torch`, `onnx` or `yolo_onnx`); `torch`
+    without a checkpoint is the shipped detector."""
     from ..errors import ConfigError
 
     if settings.backend == "animeface":
@@ -22,12 +23,14 @@ def build_detector(settings) -> Detector:
             pad_below=settings.pad_below,
         )
     if settings.backend == "torch":
+        from ..weights import DEFAULT_DETECTOR
         from .torch_backend import TorchDetector
 
-        if not settings.checkpoint:
-            raise ConfigError("detector.backend is 'torch' but detector.checkpoint is not set")
         return TorchDetector(
-            settings.checkpoint, device=settings.device, threshold=settings.threshold, min_size=settings.min_size
+            settings.checkpoint or DEFAULT_DETECTOR,
+            device=settings.device,
+            threshold=settings.threshold,
+            min_size=settings.min_size,
         )
     if settings.backend == "onnx":
         from .onnx_backend import OnnxDetector

@@ -45,10 +45,22 @@ class TorchDetector:
         self._torch = torch
 
     def detect_batch(self, images: list[np.ndarray]) -> list[list[Face]]:
-        """Detect faces in several images with one forward pass."""
+        """Detect faces in several images, one forward pass per picture size.
+
+        Pictures of one size go through together; pictures of different sizes are not padded into
+        one batch, so each picture's faces are exactly those `detect` finds alone (padding shifts
+        the network's border activations and moves boxes by a few pixels)."""
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for i, img in enumerate(images):
+            by_shape.setdefault(img.shape, []).append(i)
+        results: list[list[Face]] = [[] for _ in images]
+        for indices in by_shape.values():
+            for i, faces in zip(indices, self._forward([images[i] for i in indices])):
+                results[i] = faces
+        return results
+
+    def _forward(self, images: list[np.ndarray]) -> list[list[Face]]:
         torch = self._torch
-        if not images:
-            return []
         tensors = [
             torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).to(self.device).float() / 255.0
             for img in images

@@ -8,7 +8,8 @@ __all__ = ["Embedder", "build_embedder"]
 
 
 def build_embedder(settings) -> Embedder:
-    """Build the embedder named by `settings.backend` (`baseline`, `torch`, `onnx`, `fusion` or `projected`)."""
+    """Build the embedder named by `settings.backend` (`baseline`, `torch`, `onnx`, `fusion` or `projected`);
+    `projected` without a checkpoint is the shipped default embedder."""
     from ..errors import ConfigError
 
     if settings.backend == "baseline":
@@ -34,9 +35,8 @@ def build_embedder(settings) -> Embedder:
             raise ConfigError("embedder.backend is 'fusion' but embedder.checkpoint is not set")
         return FusionEmbedder(settings.checkpoint, weight=settings.fusion_weight, device=settings.device)
     if settings.backend == "projected":
+        from ..weights import DEFAULT_EMBEDDER
         from .projected import ProjectedEmbedder
 
-        if not settings.checkpoint:
-            raise ConfigError("embedder.backend is 'projected' but embedder.checkpoint is not set")
-        return ProjectedEmbedder(settings.checkpoint)
+        return ProjectedEmbedder(settings.checkpoint or DEFAULT_EMBEDDER)
     raise ConfigError(f"unknown embedder backend {settings.backend!r}; valid: baseline, torch, onnx, fusion, projected")

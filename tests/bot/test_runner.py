@@ -5,6 +5,7 @@ Discord's HTTP API and gateway are replaced; everything kaobot builds is real.""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import logging
 import os
@@ -20,6 +21,8 @@ from discord.ext.commands.view import StringView
 
 from bot.logs import REDACTED, setup_logging
 from bot.runner import BAD_TOKEN, run_bot
+from recognition import build_recognizer
+from recognition.config import EmbedderSettings
 from recognition.errors import GalleryUnavailable
 from tools.cli import main
 
@@ -150,6 +153,21 @@ async def test_sync_flag_registers_every_command_once_after_login(monkeypatch, s
     watch_state = next(o for o in by_name["watch"]["options"] if o["name"] == "state")
     assert [c["value"] for c in watch_state["choices"]] == ["on", "off"]
     assert f"synced 7 command(s) to {GUILD_A}" in [r.getMessage() for r in caplog.records]
+
+
+async def test_start_warns_when_the_gallery_needs_reembedding(monkeypatch, settings, caplog, alice_png):
+    """A gallery enrolled with another embedder (an upgrade changed the default) is reported at startup."""
+    old = dataclasses.replace(settings, embedder=EmbedderSettings(backend="baseline"))
+    async with build_recognizer(old) as before_upgrade:
+        await before_upgrade.enroll("Alice", alice_png, str(GUILD_A))
+    fake = FakeDiscord(monkeypatch)
+    with caplog.at_level(logging.WARNING, logger="bot.runner"):
+        task = asyncio.create_task(run_bot(settings, TOKEN))
+        await asyncio.wait_for(fake.connected.wait(), 20)
+        os.kill(os.getpid(), signal.SIGTERM)
+        await asyncio.wait_for(task, 20)
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "1 face(s) of model 'baseline-colour-layout-v1'" in warning and "kaobot gallery reembed" in warning
 
 
 async def test_start_without_sync_registers_nothing(monkeypatch, settings):
