@@ -58,9 +58,11 @@ def build_recognizer(
     `inference.*`) instead of `executor`; `Recognizer.close()` stops it.
     """
     from .detect import build_detector
+    from .device import single_threaded_blas
     from .embed import build_embedder
     from .gallery import open_gallery
 
+    single_threaded_blas()
     limits = ImageLimits(max_bytes=settings.limits.max_bytes, max_pixels=settings.limits.max_pixels)
     detector = build_detector(settings.detector)
     embedder = build_embedder(settings.embedder)

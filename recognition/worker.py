@@ -43,9 +43,11 @@ def _child_init(detector: DetectorSettings, embedder: EmbedderSettings, limits: 
     import torch
 
     from .detect import build_detector
+    from .device import single_threaded_blas
     from .embed import build_embedder
 
     torch.set_num_threads(1)  # one core per process
+    single_threaded_blas()
     _CHILD = (build_detector(detector), build_embedder(embedder), limits, max_faces)
 
 

@@ -127,3 +127,12 @@ async def test_annotated_picture_has_boxes(recognizer, pair_png):
     # The box outline of face 1 is drawn in the unknown colour.
     x1, y1, x2, y2 = result.faces[0].box
     assert tuple(annotated[(y1 + y2) // 2, x1]) == (241, 196, 15)
+
+
+def test_serving_keeps_blas_on_one_thread(settings):
+    """OpenBLAS's spinning threads halved the detector's speed on 2 cores (recognition/device.py)."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    with threadpool_limits(limits=None):  # leave the process as it was afterwards
+        build_recognizer(settings)
+        assert {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"} == {1}

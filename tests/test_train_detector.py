@@ -64,3 +64,24 @@ def test_train_detector_resume_and_serve(tmp_path, yolo_set, capsys):
     assert detector.model_id.startswith("kaobot-fcos_tiny-")
     assert isinstance(detector.detect(np.zeros((96, 128, 3), np.uint8)), list)
     assert (out / "curves.png").is_file() and not (out / "epoch.pt").exists()
+
+
+def test_fine_tune_from_a_checkpoint(tmp_path, yolo_set, capsys):
+    """`--init` starts from a trained detector's weights (its arch, sizes overridable) on a new schedule."""
+    from recognition.checkpoints import load_checkpoint
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    common = ["--data", str(yolo_set), "--batch-size", "2", "--threads", "2", "--epochs", "1"]
+    assert main(["train", "detector", "--output", str(first), "--arch", "fcos_tiny", "--arch-kwargs",
+                 '{"min_size": 128, "max_size": 192, "score_thresh": 0.05}', *common]) == 0
+    parent = load_checkpoint(first / "best.pt", kind="detector")
+    assert main(["train", "detector", "--output", str(second), "--init", str(first / "best.pt"),
+                 "--arch-kwargs", '{"max_size": 224}', *common]) == 0
+    child = load_checkpoint(second / "best.pt", kind="detector")
+    assert child["arch"] == "fcos_tiny" and child["meta"]["init"] == parent["model_id"]
+    assert child["arch_kwargs"] == {**parent["arch_kwargs"], "max_size": 224}
+    assert child["model_id"] != parent["model_id"]  # the weights moved
+    capsys.readouterr()
+    assert main(["train", "detector", "--output", str(tmp_path / "bad"), "--init", str(tmp_path / "none.pt"),
+                 *common]) == 1
+    assert "model file not found" in capsys.readouterr().err

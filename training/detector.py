@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from recognition.checkpoints import save_checkpoint
+from recognition.checkpoints import load_checkpoint, save_checkpoint
 from recognition.detect.nets import ARCHITECTURES, build_detection_net
 from recognition.detect.torch_backend import TorchDetector
 from training import detection_eval as dev
@@ -139,6 +139,9 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
     p.add_argument("--workers", type=int, default=None, help="loader processes (default 0 on CPU, 4 on CUDA)")
     p.add_argument("--amp", default="auto", help="auto (on CUDA) | on | off")
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT/last.pt")
+    p.add_argument("--init", default=None, metavar="CHECKPOINT",
+                   help="fine-tune: start from this detector checkpoint's weights (a path or shipped:FILE) with a new "
+                        "schedule; its arch and arch kwargs are used, updated by --arch-kwargs (e.g. input sizes)")
     p.add_argument("--model-id", default=None, help="default: kaobot-<arch>-<weights hash>")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None)
@@ -204,6 +207,9 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     if "train" not in splits or "val" not in splits:
         raise ValueError(f"{args.data} must name a train and a val split")
     arch_kwargs = json.loads(args.arch_kwargs)
+    init = load_checkpoint(args.init, kind="detector") if args.init else None
+    if init is not None:
+        args.arch, arch_kwargs = init["arch"], {**init["arch_kwargs"], **arch_kwargs}
     if args.arch not in ARCHITECTURES:
         raise ValueError(f"unknown detection architecture {args.arch!r}; valid: {', '.join(sorted(ARCHITECTURES))}")
 
@@ -214,7 +220,14 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     loader = DataLoader(dataset, batch_size=args.batch_size, shuffle=True, collate_fn=_collate,
                         num_workers=workers, pin_memory=cuda, persistent_workers=workers > 0,
                         generator=torch.Generator().manual_seed(args.seed))
-    model = build_detection_net(args.arch, **arch_kwargs).to(device)
+    model = build_detection_net(args.arch, **arch_kwargs)
+    if init is not None:
+        try:
+            model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in init["state_dict"].items()})
+        except RuntimeError as exc:
+            raise ValueError(f"--init {args.init} does not fit {args.arch} {arch_kwargs}: {exc}") from exc
+        log.info("fine-tuning from %s (%s)", args.init, init["model_id"])
+    model = model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     steps, warm = len(loader), args.warmup_epochs * len(loader)
     total = args.epochs * steps
@@ -233,6 +246,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         start, history, best = restore_schedule(state, optimizer, scheduler, scaler)
 
     meta = {"data": str(args.data), "train_pictures": len(dataset)}
+    if init is not None:
+        meta["init"] = init["model_id"]
     for epoch in range(start, args.epochs):
         dataset.epoch = epoch
         t0 = time.perf_counter()

@@ -90,20 +90,25 @@ def onnx_pipeline(tmp: Path) -> pl.Pipeline:
 
 
 def pipelines(tmp: Path) -> list[pl.Pipeline]:
+    from recognition.detect import build_detector
+    from recognition.embed import build_embedder
+
     from .original import OriginalDetector, OriginalEmbedder
 
+    default = (DetectorSettings(device="cpu"), EmbedderSettings(device="cpu"))
+    previous = (DetectorSettings(backend="animeface"), EmbedderSettings(backend="baseline"))
     return [
         pl.Pipeline(
-            "kaobot default (animeface + baseline)",
-            AnimefaceDetector(),
-            BaselineEmbedder(),
-            (DetectorSettings(), EmbedderSettings()),
+            "kaobot default (shipped FCOS-MobileNetV3 + head ⊕ baseline)",
+            build_detector(default[0]),
+            build_embedder(default[1]),
+            default,
         ),
         pl.Pipeline(
-            "kaobot default, `detector.max_side: 640`",
-            AnimefaceDetector(max_side=640),
+            "previous default (animeface + baseline)",
+            AnimefaceDetector(),
             BaselineEmbedder(),
-            (DetectorSettings(max_side=640), EmbedderSettings()),
+            previous,
         ),
         torch_pipeline(tmp),
         onnx_pipeline(tmp),
@@ -129,8 +134,11 @@ async def bench(args: argparse.Namespace) -> dict[str, str]:
 
 
 async def bench_pipelines(args: argparse.Namespace, reps: int, parts: set[str]) -> dict[str, str]:
+    from threadpoolctl import threadpool_limits
+
     sections: dict[str, str] = {}
-    with tempfile.TemporaryDirectory() as tmp:
+    # BLAS on one thread, as `build_recognizer` serves (recognition.device.single_threaded_blas).
+    with tempfile.TemporaryDirectory() as tmp, threadpool_limits(limits=1, user_api="blas"):
         pipes = pipelines(Path(tmp))
 
         rows = []
@@ -148,14 +156,16 @@ async def bench_pipelines(args: argparse.Namespace, reps: int, parts: set[str]) 
         if rows:
             sections["Per-picture latency by stage"] = (
                 f"`kaobot bench` ({reps} runs after one warm-up; p50 / p95 in ms; {report.machine()}). "
-                f"Search: a SQLite gallery of {pl.GALLERY_FACES} faces. Torch models have random weights (same "
-                "arithmetic as trained ones). The `/whois` path is decode + detect + embed + search.\n\n"
+                f"Search: a SQLite gallery of {pl.GALLERY_FACES} faces. The default rows use the shipped models; "
+                "the `kaobot torch` and ONNX rows have random weights (same arithmetic as trained ones). Numpy's "
+                "BLAS runs on one thread, as kaobot serves. The `/whois` path is decode + detect + embed + "
+                "search.\n\n"
                 + report.table(["pipeline", "picture", "faces", "decode", "detect", "embed", "search", "total"], rows)
             )
 
         rows = []
         requests = 16 if args.quick else 32
-        throughput_pipes = [pipes[0], pipes[2]]  # kaobot default, torch models
+        throughput_pipes = pipes[:2]  # kaobot default, previous default
         for p in throughput_pipes if "throughput" in parts else []:
             for concurrency in (1, 4, 16):
                 unbatched, cores_u = await pl.throughput(p, concurrency, False, requests)
