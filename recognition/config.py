@@ -46,7 +46,7 @@ class EmbedderSettings:
 
 @dataclass
 class RecognitionSettings:
-    threshold: float = 0.645
+    threshold: float = 0.655
     top_k: int = 3
     max_faces: int = 20
 

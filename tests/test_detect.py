@@ -115,9 +115,9 @@ def test_corrupt_model_file(tmp_path):
 
 
 def test_shipped_models_are_named_by_file(tmp_path):
-    shipped = TorchDetector("shipped:detector-fcos-icf384.pt", device="cpu")
+    shipped = TorchDetector("shipped:detector-fcos-icf512.pt", device="cpu")
     assert shipped.model_id == build_detector(DetectorSettings(device="cpu")).model_id
-    with pytest.raises(ModelFileError, match="no shipped model 'detector-v9.pt'; shipped: detector-fcos-icf384.pt"):
+    with pytest.raises(ModelFileError, match="no shipped model 'detector-v9.pt'; shipped: detector-fcos-icf384.pt, detector-fcos-icf512.pt, "):
         TorchDetector("shipped:detector-v9.pt")
 
 
@@ -130,7 +130,7 @@ def test_embedder_checkpoint_is_not_a_detector(tmp_path):
 
 def test_build_detector_from_settings(tmp_path):
     default = build_detector(DetectorSettings(device="cpu"))
-    assert isinstance(default, TorchDetector) and default.model_id == "kaobot-fcos_mobilenet_p3-68e8386238"
+    assert isinstance(default, TorchDetector) and default.model_id == "kaobot-fcos_mobilenet_p3-0442383f9e"
     assert isinstance(build_detector(DetectorSettings(backend="animeface")), AnimefaceDetector)
     with pytest.raises(ConfigError, match="checkpoint"):
         build_detector(DetectorSettings(backend="onnx"))

@@ -186,3 +186,18 @@ def test_incomplete_metadata_is_reported(models, tmp_path):
     onnx.save(model, str(tmp_path / "partial.onnx"))
     with pytest.raises(ModelFileError, match="partial.onnx has incomplete embedder metadata"):
         OnnxEmbedder(tmp_path / "partial.onnx")
+
+
+def test_the_shipped_detector_exports_and_finds_the_same_faces(tmp_path):
+    """`kaobot export onnx shipped:detector-fcos-icf512.pt` gives a `detector.backend: onnx` file that finds
+    the default detector's faces on the README's examples."""
+    export_onnx("shipped:detector-fcos-icf512.pt", tmp_path / "det.onnx")
+    torch_det = build_detector(DetectorSettings(device="cpu"))
+    onnx_det = build_detector(DetectorSettings(backend="onnx", checkpoint=str(tmp_path / "det.onnx"), device="cpu"))
+    assert onnx_det.model_id == torch_det.model_id
+    for name in ("pair.png", "alice.png"):
+        image = decode_image((EXAMPLES_DIR / name).read_bytes(), ImageLimits())
+        ref, got = torch_det.detect(image), onnx_det.detect(image)
+        assert len(got) == len(ref) >= 1
+        for a, b in zip(ref, got):
+            assert np.abs(np.subtract(a.box, b.box)).max() <= 1 and b.score == pytest.approx(a.score, abs=1e-3)

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from recognition.checkpoints import load_checkpoint
+from recognition.weights import resolve_model_path
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = 17, atol: 
     """Export and compare onnxruntime's output with torch's; raises when they differ by more than `atol`."""
     import onnxruntime as ort
 
-    checkpoint, out = Path(checkpoint), Path(out)
+    checkpoint, out = resolve_model_path(checkpoint), Path(out)
     kind = _kind(checkpoint)
     payload = load_checkpoint(checkpoint, kind=kind)
     net = _net(payload, kind)

@@ -1,7 +1,7 @@
 """The model files kaobot ships (model cards: docs/models.md).
 
 Any checkpoint setting may name one of them as ``shipped:FILE`` instead of a path, e.g.
-``detector.checkpoint: shipped:detector-fcos-icf384.pt``; it resolves wherever kaobot is installed.
+``detector.checkpoint: shipped:detector-fcos-icf512.pt``; it resolves wherever kaobot is installed.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from ..errors import ModelFileError
 SHIPPED_PREFIX = "shipped:"
 WEIGHTS_DIR = Path(__file__).resolve().parent
 
-DEFAULT_DETECTOR = SHIPPED_PREFIX + "detector-fcos-icf384.pt"
+DEFAULT_DETECTOR = SHIPPED_PREFIX + "detector-fcos-icf512.pt"
 DEFAULT_EMBEDDER = SHIPPED_PREFIX + "embedder-head128-fused.pt"
 
 
