@@ -18,12 +18,8 @@ import numpy as np
 
 from recognition.checkpoints import save_checkpoint
 from recognition.config import DetectorSettings, EmbedderSettings
-from recognition.detect.animeface_backend import AnimefaceDetector
 from recognition.detect.nets import build_detection_net
-from recognition.detect.torch_backend import TorchDetector
-from recognition.embed.baseline import BaselineEmbedder
 from recognition.embed.nets import build_embedding_net
-from recognition.embed.torch_backend import TorchEmbedder
 
 from . import pipeline as pl
 from . import report
@@ -59,56 +55,47 @@ def torch_pipeline(tmp: Path) -> pl.Pipeline:
         meta=meta,
         state_dict=emb.state_dict(),
     )
-    return pl.Pipeline(
+    return _pipeline(
         "kaobot torch (FCOS-MobileNetV3-P3 640 + MobileFaceNet RGB 112)",
-        TorchDetector(tmp / "det.pt", "cpu"),
-        TorchEmbedder(tmp / "emb.pt", "cpu"),
-        (
-            DetectorSettings(backend="torch", checkpoint=str(tmp / "det.pt"), device="cpu"),
-            EmbedderSettings(backend="torch", checkpoint=str(tmp / "emb.pt"), device="cpu"),
-        ),
+        DetectorSettings(backend="torch", checkpoint=str(tmp / "det.pt"), device="cpu", min_size=16),
+        EmbedderSettings(backend="torch", checkpoint=str(tmp / "emb.pt"), device="cpu"),
     )
 
 
 def onnx_pipeline(tmp: Path) -> pl.Pipeline:
     """The torch pipeline's checkpoints (written by `torch_pipeline`) exported and run by onnxruntime."""
-    from recognition.detect.onnx_backend import OnnxDetector
-    from recognition.embed.onnx_backend import OnnxEmbedder
     from training.export import export_onnx
 
     for name in ("det", "emb"):
         export_onnx(tmp / f"{name}.pt", tmp / f"{name}.onnx")
-    return pl.Pipeline(
+    return _pipeline(
         "kaobot torch models via ONNX Runtime (same models, `backend: onnx`)",
-        OnnxDetector(tmp / "det.onnx", "cpu"),
-        OnnxEmbedder(tmp / "emb.onnx", "cpu"),
-        (
-            DetectorSettings(backend="onnx", checkpoint=str(tmp / "det.onnx"), device="cpu"),
-            EmbedderSettings(backend="onnx", checkpoint=str(tmp / "emb.onnx"), device="cpu"),
-        ),
+        DetectorSettings(backend="onnx", checkpoint=str(tmp / "det.onnx"), device="cpu", min_size=16),
+        EmbedderSettings(backend="onnx", checkpoint=str(tmp / "emb.onnx"), device="cpu"),
     )
 
 
-def pipelines(tmp: Path) -> list[pl.Pipeline]:
+def _pipeline(name: str, detector: DetectorSettings, embedder: EmbedderSettings) -> pl.Pipeline:
+    """A pipeline built from settings, as kaobot builds it (worker processes rebuild it from them)."""
     from recognition.detect import build_detector
     from recognition.embed import build_embedder
 
+    return pl.Pipeline(name, build_detector(detector), build_embedder(embedder), (detector, embedder))
+
+
+def pipelines(tmp: Path) -> list[pl.Pipeline]:
     from .original import OriginalDetector, OriginalEmbedder
 
-    default = (DetectorSettings(device="cpu"), EmbedderSettings(device="cpu"))
-    previous = (DetectorSettings(backend="animeface"), EmbedderSettings(backend="baseline"))
     return [
-        pl.Pipeline(
+        _pipeline(
             "kaobot default (shipped FCOS-MobileNetV3 + head ⊕ baseline)",
-            build_detector(default[0]),
-            build_embedder(default[1]),
-            default,
+            DetectorSettings(device="cpu"),
+            EmbedderSettings(device="cpu"),
         ),
-        pl.Pipeline(
+        _pipeline(
             "previous default (animeface + baseline)",
-            AnimefaceDetector(),
-            BaselineEmbedder(),
-            previous,
+            DetectorSettings(backend="animeface"),
+            EmbedderSettings(backend="baseline"),
         ),
         torch_pipeline(tmp),
         onnx_pipeline(tmp),
