@@ -61,6 +61,12 @@ def save_checkpoint(
     return path
 
 
+def float_weights(payload: dict[str, Any]) -> dict[str, Any]:
+    """A loaded checkpoint's `state_dict` with floating tensors in float32 (shipped files may be fp16),
+    ready for `load_state_dict`."""
+    return {k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
+
+
 def load_checkpoint(path: str | Path, *, kind: str) -> dict[str, Any]:
     """Load and validate a checkpoint (a path or ``shipped:FILE``); every problem raises `ModelFileError`
     naming the file."""

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from recognition.checkpoints import load_checkpoint, save_checkpoint
+from recognition.checkpoints import float_weights, load_checkpoint, save_checkpoint
 from recognition.detect.nets import ARCHITECTURES, build_detection_net
 from recognition.detect.torch_backend import TorchDetector
 from training import detection_eval as dev
@@ -223,7 +223,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     model = build_detection_net(args.arch, **arch_kwargs)
     if init is not None:
         try:
-            model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in init["state_dict"].items()})
+            model.load_state_dict(float_weights(init))
         except RuntimeError as exc:
             raise ValueError(f"--init {args.init} does not fit {args.arch} {arch_kwargs}: {exc}") from exc
         log.info("fine-tuning from %s (%s)", args.init, init["model_id"])

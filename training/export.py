@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from recognition.checkpoints import load_checkpoint
+from recognition.checkpoints import float_weights, load_checkpoint
 from recognition.weights import resolve_model_path
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ def _net(payload: dict[str, Any], kind: str) -> torch.nn.Module:
     else:
         from recognition.detect.nets import build_detection_net as build
     net = build(payload["arch"], **payload["arch_kwargs"])
-    net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()})
+    net.load_state_dict(float_weights(payload))
     return net.eval()
 
 

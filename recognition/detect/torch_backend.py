@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..checkpoints import load_checkpoint
+from ..checkpoints import float_weights, load_checkpoint
 from ..device import resolve_device
 from ..errors import ModelFileError
 from ..faces import Face, clip_box
@@ -31,9 +31,7 @@ class TorchDetector:
         payload = load_checkpoint(checkpoint, kind="detector")
         try:
             net = build_detection_net(payload["arch"], **payload["arch_kwargs"])
-            net.load_state_dict(
-                {k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
-            )
+            net.load_state_dict(float_weights(payload))
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise ModelFileError(f"model file {checkpoint} does not match its metadata: {exc}") from exc
         self.model_id = str(payload["model_id"])
