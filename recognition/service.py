@@ -19,6 +19,7 @@ from .annotate import draw_numbered_boxes
 from .config import RecognitionSettings
 from .detect import Detector
 from .embed import Embedder
+from .embed.base import model_threshold
 from .errors import DuplicateEnrollment, NoFaceFound
 from .faces import Box, Face
 from .gallery import Candidate, CharacterInfo, FaceRecord, Gallery, clean_name
@@ -121,6 +122,13 @@ class Recognizer:
     def model_id(self) -> str:
         return self.embedder.model_id
 
+    @property
+    def threshold(self) -> float:
+        """Similarity below which a face is "unknown": `recognition.threshold` when set, else the
+        threshold the embedder's model file carries."""
+        configured = self.settings.threshold
+        return model_threshold(self.embedder) if configured is None else configured
+
     # -- CPU work (thread-safe, blocking) -------------------------------------------------------
     def analyse(self, data: bytes, embed: bool = True) -> Analysis:
         """Decode, detect (at most `max_faces`, the largest) and embed. Blocking."""
@@ -153,7 +161,7 @@ class Recognizer:
         results = []
         for number, (face, candidates) in enumerate(zip(analysis.faces, hits), start=1):
             best = candidates[0] if candidates else None
-            known = best is not None and best.similarity >= self.settings.threshold
+            known = best is not None and best.similarity >= self.threshold
             results.append(
                 FaceResult(
                     number=number,

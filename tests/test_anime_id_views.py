@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from recognition.config import Settings
+from recognition.embed.baseline import BaselineEmbedder
 from tools.cli import main
 from tools.eval_cli import parse_embedder_spec
 
@@ -72,6 +72,6 @@ def test_eval_recognition_compares_embedders_on_the_same_pictures(tmp_path, caps
     report = json.loads(capsys.readouterr().out)
     first, second = report["embedders"]
     assert first["embedder"] == second["embedder"] and first["closed_set"] == second["closed_set"]
-    assert first["open_set"]["1-shot"]["at_configured_threshold"]["threshold"] == Settings().recognition.threshold
+    assert first["open_set"]["1-shot"]["at_configured_threshold"]["threshold"] == BaselineEmbedder.threshold
     assert second["open_set"]["1-shot"]["at_configured_threshold"]["threshold"] == 0.9
     assert first["probe_images"] == 12 and first["closed_set"]["1-shot"]["characters"] == 4
