@@ -95,11 +95,14 @@ def test_train_lite_on_detected_boxes_then_choose_the_fusion(tmp_path, capsys):
     assert main(["train", "fusion", "--checkpoint", str(run / "best.pt"), "--with", "baseline",
                  "--output", str(fused_path), "--weights", "0.3", "0.6", "--half"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["weight"] in (0.3, 0.6) and set(result["table"]) == {"w=0", "w=0.3", "w=0.6", "w=1"}
+    assert result["weight"] in (0.3, 0.6)
+    assert set(result["table"]) == {f"w={w}{f}" for w in ("0", "0.3", "0.6", "1") for f in ("", " flip")}
     assert 0.3 <= result["threshold"] <= 1.0
     fused = FusionEmbedder(fused_path, weight=0.9, device="cpu")  # the file's weight wins over the setting
     assert fused.weight == result["weight"] and fused.threshold == result["threshold"]
-    assert fused.model_id == f"fusion-w{result['weight']:g}-{payload['model_id']}+{BaselineEmbedder.model_id}"
+    learned_id = payload["model_id"] + ("-flip" if result["flip"] else "")
+    assert fused.learned.flip is result["flip"] and fused.learned.model_id == learned_id
+    assert fused.model_id == f"fusion-w{result['weight']:g}-{learned_id}+{BaselineEmbedder.model_id}"
     built = build_embedder(EmbedderSettings(backend="fusion", checkpoint=str(fused_path), device="cpu"))
     image = cv2.cvtColor(cv2.imread(str(root / "c0/000.jpg")), cv2.COLOR_BGR2RGB)
     vector = built.embed(image, [Face((10, 10, 60, 60), 1.0)])
