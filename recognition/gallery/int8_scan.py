@@ -1,6 +1,7 @@
 """Approximate cosine scores of every face from an int8 copy, with a proven error bound.
 
-The faces' unit vectors are kept as int8 (one scale for the whole matrix) inside ONNX Runtime
+The faces' unit vectors are kept as 7-bit integers in int8 (one scale for the whole matrix; see
+`FACE_RANGE`) inside ONNX Runtime
 sessions that compute `MatMulInteger(query_uint8, faces_int8ᵀ)` with its VNNI/AVX kernels: on the
 2-core build machine that is about 4× faster than numpy's float32 product over the same faces
 (docs/benchmarks.md). The int8 matrix is a session initializer, so ONNX Runtime pre-packs it once.
@@ -19,11 +20,15 @@ from __future__ import annotations
 import numpy as np
 
 ROWS_PER_SESSION_BYTES = 1 << 30  # an ONNX model file (protobuf) holds at most 2 GiB
+# The faces use 7 bits (±63): ONNX Runtime's AVX2 u8×s8 kernel adds pairs of products in int16
+# (vpmaddubsw), which saturates above 32767; 2·255·63 = 32130 never does, 2·255·127 can
+# (onnxruntime 1.32 on an AVX2 machine without VNNI broke the error bound for 1 face in 4000).
+FACE_RANGE = 63
 
 
-def quantize_int8(vectors: np.ndarray, scale: float | np.ndarray) -> np.ndarray:
-    """Components multiplied by `scale`, rounded and clipped to int8."""
-    return np.clip(np.rint(vectors * scale), -127, 127).astype(np.int8)
+def quantize_int8(vectors: np.ndarray, scale: float | np.ndarray, limit: int = 127) -> np.ndarray:
+    """Components multiplied by `scale`, rounded and clipped to ±`limit` (int8)."""
+    return np.clip(np.rint(vectors * scale), -limit, limit).astype(np.int8)
 
 
 def _session(weights: np.ndarray, threads: int):
@@ -53,8 +58,8 @@ class Int8Scan:
     def __init__(self, matrix: np.ndarray, threads: int = 0, keep_vectors: bool = False) -> None:
         n, dim = matrix.shape
         sample = np.abs(matrix[:: max(1, n // 4096)])
-        self.scale = 127.0 / max(float(np.quantile(sample, 0.9999)), 1e-6)
-        vectors = quantize_int8(matrix, self.scale)
+        self.scale = FACE_RANGE / max(float(np.quantile(sample, 0.9999)), 1e-6)
+        vectors = quantize_int8(matrix, self.scale, FACE_RANGE)
         restored = vectors.astype(np.float32) / self.scale
         self._row_error = np.linalg.norm(matrix - restored, axis=1).astype(np.float32)
         self._row_norm = np.linalg.norm(restored, axis=1).astype(np.float32)
