@@ -410,3 +410,28 @@ def test_axe_finds_no_serious_violation_on_any_tab(page):
     found["characters"] = _serious(axe.run(page.page).response)
     assert found == {"recognise": [], "enrol": [], "characters": []}
     assert page.errors == []
+
+
+@pytest.mark.parametrize("how", ["drop", "paste"])
+def test_a_picture_can_be_dropped_or_pasted(page, how):
+    import base64
+
+    script = """([how, b64]) => {
+        const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([bytes], "pair.png", { type: "image/png" }));
+        if (how === "drop") {
+            const zone = document.getElementById("recognise-form");
+            zone.dispatchEvent(new DragEvent("dragover", { dataTransfer: transfer, bubbles: true, cancelable: true }));
+            zone.dispatchEvent(new DragEvent("drop", { dataTransfer: transfer, bubbles: true, cancelable: true }));
+        } else {
+            document.body.dispatchEvent(new ClipboardEvent("paste", { clipboardData: transfer, bubbles: true, cancelable: true }));
+        }
+    }"""
+    page.clear("recognise")
+    page.page.evaluate(script, [how, base64.b64encode(example("pair.png")).decode()])
+    page.status("recognise")
+    faces = page.page.locator("#recognise-faces > li").all_inner_texts()
+    assert len(faces) == 2 and faces[0].startswith("Alice")
+    assert page.page.evaluate("document.getElementById('recognise-file').files[0].name") == "pair.png"
+    assert page.errors == []
