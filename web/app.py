@@ -59,9 +59,15 @@ def create_app(
     """The application over `recognizer`, serving one gallery scope. `token` None or empty: writes
     refused. `max_bytes`: the largest picture accepted (default the recognizer's decode limit)."""
     max_bytes = int(max_bytes or recognizer.limits.max_bytes)
-    app = web.Application(client_max_size=max_bytes + FORM_OVERHEAD, middlewares=[_errors])
+    body_limit = max_bytes + FORM_OVERHEAD
+    app = web.Application(client_max_size=body_limit, middlewares=[_errors])
     app[RECOGNIZER] = recognizer
-    app[CONFIG] = {"scope": str(scope), "token": (token or "").encode("utf-8"), "max_bytes": max_bytes}
+    app[CONFIG] = {
+        "scope": str(scope),
+        "token": (token or "").encode("utf-8"),
+        "max_bytes": max_bytes,
+        "body_limit": body_limit,
+    }
     app.on_response_prepare.append(_security_headers)
     app.router.add_get("/", _index)
     app.router.add_static("/static/", STATIC, show_index=False, follow_symlinks=False)
@@ -154,7 +160,7 @@ async def _form(request: web.Request, files: set[str]) -> dict[str, Any]:
     """The multipart form, read part by part: file fields as bytes (at most `max_bytes` each),
     text fields as str. Refuses before reading when the declared length is over the limit."""
     max_bytes = request.app[CONFIG]["max_bytes"]
-    limit = request.app._client_max_size
+    limit = request.app[CONFIG]["body_limit"]
     if request.content_length is not None and request.content_length > limit:
         raise _too_large(max_bytes)
     if not request.content_type.startswith("multipart/form-data"):
