@@ -1,5 +1,7 @@
 """`kaobot bench` runs end to end on small sizes (its numbers are not checked: benchmarks are not tests)."""
 
+import pytest
+
 from tools.bench import pipeline as pl
 from tools.cli import main
 
@@ -24,3 +26,14 @@ async def test_stage_latency_measures_every_stage():
     p = pl.Pipeline("default", AnimefaceDetector(), BaselineEmbedder())
     (row,) = await pl.stage_latency(p, reps=1, sizes=[(512, 512)], counts=[3])
     assert row["faces"] == 3 and all(row[k][0] > 0 for k in ("decode", "detect", "embed", "search", "total"))
+
+
+@pytest.mark.slow
+def test_bench_web_writes_the_api_overhead_section(tmp_path):
+    out = tmp_path / "benchmarks.md"
+    assert main(["bench", "--only", "web", "--quick", "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "## Web API overhead" in text and "load averages" in text
+    (row,) = [line for line in text.splitlines() if line.startswith("| 1024×1024 | 3 |")]
+    outside = float(row.split(" | ")[4].split(" / ")[0])
+    assert outside > 0  # a real HTTP round trip costs something

@@ -152,3 +152,33 @@ async def test_invalid_input(gallery):
         await gallery.add([rec("", vec(1, 0))])
     with pytest.raises(ValueError):
         await gallery.add([rec("A", np.array([np.nan] * DIM, np.float32))])
+
+
+async def test_faces_of_one_character_with_their_crops(gallery):
+    first = FaceRecord("g1", "A", "m1", vec(1, 0), "pic-1", (0, 0, 10, 10), crop=b"jpeg-1", created=100.0)
+    second = FaceRecord("g1", "A", "m2", vec(0, 1), "pic-2", (5, 5, 20, 20), crop=None, created=200.0)
+    await gallery.add([second, first, rec("B", vec(1, 1)), rec("A", vec(1, 0), scope="g2")])
+    faces = await gallery.faces("g1", " A ")
+    assert [f.id for f in faces] == [first.id, second.id]  # oldest first, every model id
+    assert (faces[0].name, faces[0].scope, faces[0].model_id, faces[0].box) == ("A", "g1", "m1", (0, 0, 10, 10))
+    assert faces[0].crop == b"jpeg-1" and faces[1].crop is None
+    assert faces[0].created == pytest.approx(100.0)
+    assert await gallery.faces("g1", "Nobody") == []
+    assert await gallery.faces("g3", "A") == []
+
+
+async def test_one_face_by_id_only_in_its_scope(gallery):
+    r = FaceRecord("g1", "A", "m1", vec(1, 0), "pic", (1, 2, 3, 4), crop=b"jpeg")
+    await gallery.add([r, rec("B", vec(0, 1))])
+    face = await gallery.face("g1", r.id)
+    assert face is not None and (face.id, face.name, face.crop) == (r.id, "A", b"jpeg")
+    assert await gallery.face("g2", r.id) is None
+    assert await gallery.face("g1", "0" * 32) is None
+    assert await gallery.delete_faces([r.id]) == 1
+    assert await gallery.face("g1", r.id) is None
+    assert [c.name for c in await gallery.characters("g1")] == ["B"]
+
+
+async def test_faces_before_anything_is_stored(gallery):
+    assert await gallery.faces("g1", "A") == []
+    assert await gallery.face("g1", "0" * 32) is None

@@ -1,4 +1,5 @@
-"""A built wheel carries the shipped model files, so the defaults (`shipped:FILE`) work in any install."""
+"""A built wheel carries the shipped model files, so the defaults (`shipped:FILE`) work in any install, and
+the web page's files."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def test_wheel_contains_the_shipped_models(tmp_path):
     src.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, src / name)
-    for package in ("bot", "recognition", "training", "tools"):
+    for package in ("bot", "recognition", "training", "tools", "web"):
         shutil.copytree(ROOT / package, src / package, ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), "."],
@@ -31,3 +32,6 @@ def test_wheel_contains_the_shipped_models(tmp_path):
     (wheel,) = tmp_path.glob("kaobot-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert shipped_models() and {f"recognition/weights/{m}" for m in shipped_models()} <= names
+    # The page of `kaobot web`, so that it is served from any install.
+    static = {f"web/static/{p.name}" for p in (ROOT / "web" / "static").iterdir()}
+    assert {"web/static/index.html", "web/static/app.js", "web/static/style.css"} <= static <= names

@@ -31,6 +31,7 @@ COMMAND_MODULES: list[str] = [
     "tools.export_cli",
     "tools.bench.run",
     "bot.cli",
+    "web.cli",
 ]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import GLOBAL_SCOPE, Candidate, CharacterInfo, FaceRecord, Gallery, RewriteSummary, clean_name
+from .base import GLOBAL_SCOPE, Candidate, CharacterInfo, FaceRecord, Gallery, RewriteSummary, StoredFace, clean_name
 
 __all__ = [
     "BACKENDS",
@@ -12,6 +12,7 @@ __all__ = [
     "FaceRecord",
     "Gallery",
     "RewriteSummary",
+    "StoredFace",
     "clean_name",
     "open_gallery",
 ]

@@ -80,6 +80,19 @@ Transform = Callable[[list[FaceRecord]], Awaitable[list[FaceRecord | None]]]
 
 
 @dataclass(frozen=True)
+class StoredFace:
+    """One stored face as a person reviews it: its id, character, box and JPEG crop (no vector)."""
+
+    id: str
+    scope: str
+    name: str
+    model_id: str
+    box: Box
+    created: float
+    crop: bytes | None = None
+
+
+@dataclass(frozen=True)
 class CharacterInfo:
     """A character enrolled in a scope, with the number of faces stored for it."""
 
@@ -157,6 +170,17 @@ class Gallery(ABC):
     def records(self, scope: str | None = None, batch_size: int = 500) -> AsyncIterator[list[FaceRecord]]:
         """Every stored face, in batches (for migration and re-embedding)."""
         return self._records(None if scope is None else str(scope), batch_size)
+
+    async def faces(self, scope: str, name: str) -> list[StoredFace]:
+        """The faces stored for one character of a scope (every model id), oldest first; empty when
+        the character is not enrolled there."""
+        found = await self._faces(str(scope), clean_name(name), None)
+        return sorted(found, key=lambda f: (f.created, f.id))
+
+    async def face(self, scope: str, face_id: str) -> StoredFace | None:
+        """One stored face of a scope by id, else None (a face of another scope is not found)."""
+        found = await self._faces(str(scope), None, str(face_id))
+        return found[0] if found else None
 
     async def delete_faces(self, ids: Sequence[str]) -> int:
         """Delete faces by id (ids not stored are ignored); returns the faces removed."""
@@ -250,6 +274,10 @@ class Gallery(ABC):
 
     @abstractmethod
     async def _delete_faces(self, ids: list[str]) -> int: ...
+
+    @abstractmethod
+    async def _faces(self, scope: str, name: str | None, face_id: str | None) -> list[StoredFace]:
+        """Faces of `scope` with that name and/or that id (at least one is given)."""
 
     async def _describe(self, scope: str, names: list[str]) -> dict[str, tuple[str | None, str | None]]:
         """(series, link) of the named characters that have them. Backends where listing every

@@ -41,7 +41,7 @@ from elasticsearch import ApiError, AsyncElasticsearch, ConflictError, NotFoundE
 
 from ..config import ElasticsearchSettings
 from ..errors import ConfigError, GalleryUnavailable, GalleryWriteError
-from .base import Candidate, CharacterInfo, FaceRecord, Gallery, RewriteSummary
+from .base import Candidate, CharacterInfo, FaceRecord, Gallery, RewriteSummary, StoredFace
 
 log = logging.getLogger(__name__)
 
@@ -572,6 +572,17 @@ class ElasticsearchGallery(Gallery):
     async def _records(self, scope: str | None, batch_size: int) -> AsyncIterator[list[FaceRecord]]:
         async for batch in self._scan(self.alias, _face_filter(scope), batch_size):
             yield [_from_doc(src) for src in batch]
+
+    async def _faces(self, scope: str, name: str | None, face_id: str | None) -> list[StoredFace]:
+        query = _face_filter(scope, name)
+        if face_id is not None:
+            query["bool"]["filter"].append({"term": {"id": face_id}})
+        found = []
+        async for batch in self._scan(self.alias, query, 500):  # nothing before the first write
+            for src in batch:
+                r = _from_doc(src)
+                found.append(StoredFace(r.id, r.scope, r.name, r.model_id, r.box, r.created, r.crop))
+        return found
 
     # -- re-embedding: a new index, then one alias swap ----------------------------------------
     async def _rewrite_begin(self, dims: int | None) -> _Rewrite:

@@ -19,7 +19,7 @@ from typing import TypeVar
 import numpy as np
 
 from ..errors import GalleryUnavailable
-from .base import Candidate, CharacterInfo, FaceRecord, Gallery
+from .base import Candidate, CharacterInfo, FaceRecord, Gallery, StoredFace
 from .vector_index import SearchTuning, VectorIndex
 
 T = TypeVar("T")
@@ -331,3 +331,15 @@ class SQLiteGallery(Gallery):
         for scope in scopes:
             self._invalidate(scope)
         return removed
+
+    async def _faces(self, scope: str, name: str | None, face_id: str | None) -> list[StoredFace]:
+        sql = "SELECT id, scope, name, model_id, box, created, crop FROM faces WHERE scope=?"
+        args: tuple = (scope,)
+        if name is not None:
+            sql += " AND name=?"
+            args += (name,)
+        if face_id is not None:
+            sql += " AND id=?"
+            args += (face_id,)
+        rows = await self._run(lambda conn: conn.execute(sql, args).fetchall())
+        return [StoredFace(i, s, n, m, tuple(json.loads(b)), t, c) for i, s, n, m, b, t, c in rows]

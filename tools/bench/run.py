@@ -25,7 +25,7 @@ from . import pipeline as pl
 from . import report
 from . import search as sr
 
-PARTS = ("latency", "throughput", "search", "import")
+PARTS = ("latency", "throughput", "search", "import", "web")
 DOC = Path(__file__).resolve().parents[2] / "docs" / "benchmarks.md"
 
 
@@ -117,7 +117,39 @@ async def bench(args: argparse.Namespace) -> dict[str, str]:
         sections["Gallery search"] = bench_search(args)
     if "import" in parts:
         sections["Bulk import"] = await bulk_import(16 if args.quick else 48)
+    if "web" in parts:
+        sections["Web API overhead"] = await web_overhead(5 if args.quick else max(args.reps, 20))
     return sections
+
+
+async def web_overhead(reps: int) -> str:
+    """`POST /api/whois` of `kaobot web` against the service's own `identify` (tools/bench/web.py)."""
+    from .web import whois_overhead
+
+    r = await whois_overhead(reps)
+    row = [
+        r["size"],
+        r["faces"],
+        _ms(r["service"]),
+        _ms(r["web"]),
+        f"{r['outside'][0]:.1f} / {r['outside'][1]:.1f}",
+        f"{r['added_p50']:.1f}",
+    ]
+    print(" | ".join(map(str, row)), flush=True)
+    return (
+        f"`POST /api/whois` of `kaobot web` against `Recognizer.identify` on the same recognizer (default models, "
+        f"the batching inference worker, a SQLite gallery of {pl.GALLERY_FACES} faces), {r['reps']} runs of each, "
+        "alternating, after one warm-up; p50 / p95 in ms. The web figure is a real HTTP request on a local TCP "
+        "connection (client multipart encoding, server, streamed form reading, JSON both ways; client and server "
+        f"in one process). {report.machine()}; `uptime` load averages (1, 5, 15 min) {r['load_before']} before "
+        f"and {r['load_after']} after. Added by the web layer: each request's time outside the `identify` it awaited "
+        "(p50 / p95), and, less precise on a shared CPU (recognition's own variation is larger than the overhead), "
+        "web p50 − identify p50.\n\n"
+        + report.table(
+            ["picture", "faces", "identify ms", "/api/whois ms", "added ms (outside identify)", "added ms (p50 − p50)"],
+            [row],
+        )
+    )
 
 
 async def bench_pipelines(args: argparse.Namespace, reps: int, parts: set[str]) -> dict[str, str]:

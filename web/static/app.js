@@ -1,0 +1,398 @@
+// kaobot web page: plain JavaScript, no library, no build step.
+// Data from the server is only ever put in the page with textContent, never parsed as markup.
+"use strict";
+
+const TOKEN_KEY = "kaobot-web-token";
+const $ = (id) => document.getElementById(id);
+
+function el(tag, props = {}, children = []) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (key === "text") node.textContent = value;
+    else if (key === "class") node.className = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) node.append(child);
+  return node;
+}
+
+function say(id, message, kind = "") {
+  const node = $(id);
+  node.textContent = message;
+  node.className = "status" + (kind ? " " + kind : "");
+}
+
+// -- the token: asked once, kept in this tab's sessionStorage only ------------------------------
+function askToken() {
+  const dialog = $("token-dialog");
+  const input = $("token-input");
+  input.value = "";
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => {
+      const token = dialog.returnValue === "ok" ? input.value.trim() : "";
+      if (token) sessionStorage.setItem(TOKEN_KEY, token);
+      resolve(token || null);
+    }, { once: true });
+    dialog.returnValue = "";
+    dialog.showModal();
+    input.focus();
+  });
+}
+
+class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+async function api(method, path, { body, write = false } = {}) {
+  const headers = {};
+  if (write) {
+    let token = sessionStorage.getItem(TOKEN_KEY);
+    if (!token) token = await askToken();
+    if (!token) throw new ApiError(0, "cancelled: changes need the web token");
+    headers.Authorization = "Bearer " + token;
+  }
+  if (body !== undefined && !(body instanceof FormData)) {
+    headers["Content-Type"] = "application/json";
+    body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(path, { method, headers, body, credentials: "omit", cache: "no-store" });
+  } catch (err) {
+    throw new ApiError(0, "the server cannot be reached");
+  }
+  let data = null;
+  if ((response.headers.get("Content-Type") || "").includes("application/json")) data = await response.json();
+  if (!response.ok) {
+    if (write && (response.status === 401 || response.status === 403)) sessionStorage.removeItem(TOKEN_KEY);
+    let message = (data && data.error) || response.statusText || "request failed";
+    if (response.status === 503 && response.headers.get("Retry-After")) {
+      message += ` (try again in ${response.headers.get("Retry-After")} s)`;
+    }
+    throw new ApiError(response.status, message);
+  }
+  return data;
+}
+
+// -- drawing the numbered boxes -------------------------------------------------------------------
+async function drawFaces(canvas, file, faces, picked = null) {
+  const bitmap = await createImageBitmap(file);
+  canvas.width = bitmap.width;
+  canvas.height = bitmap.height;
+  const ctx = canvas.getContext("2d");
+  ctx.drawImage(bitmap, 0, 0);
+  const line = Math.max(2, Math.round(Math.max(bitmap.width, bitmap.height) / 300));
+  const size = Math.max(14, Math.round(Math.max(bitmap.width, bitmap.height) / 30));
+  faces.forEach((face, i) => {
+    const [x1, y1, x2, y2] = face.box;
+    const known = face.name !== null && face.name !== undefined;
+    const colour = picked === i + 1 ? "#f0a500" : known ? "#1b9e4b" : "#d94a1e";
+    ctx.lineWidth = line;
+    ctx.strokeStyle = colour;
+    ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
+    const label = String(i + 1);
+    ctx.font = `bold ${size}px sans-serif`;
+    const w = ctx.measureText(label).width + size * 0.6;
+    ctx.fillStyle = colour;
+    ctx.fillRect(x1, Math.max(0, y1 - size * 1.3), w, size * 1.3);
+    ctx.fillStyle = "#fff";
+    ctx.fillText(label, x1 + size * 0.3, Math.max(size, y1 - size * 0.3));
+  });
+  canvas.setAttribute("aria-label", `The picture with ${faces.length} numbered face box${faces.length === 1 ? "" : "es"}`);
+  bitmap.close();
+}
+
+function pct(similarity) {
+  return similarity === null || similarity === undefined ? "" : similarity.toFixed(2);
+}
+
+// -- Recognise ------------------------------------------------------------------------------------
+async function recognise(file) {
+  const result = $("recognise-result");
+  const list = $("recognise-faces");
+  say("recognise-status", "Looking…");
+  const form = new FormData();
+  form.append("image", file);
+  try {
+    const data = await api("POST", "/api/whois", { body: form });
+    list.replaceChildren();
+    for (const [i, face] of data.faces.entries()) {
+      const item = el("li", { "data-face": String(i + 1) });
+      if (face.name !== null) {
+        item.append(el("span", { class: "name", text: face.name }), ` — similarity ${pct(face.similarity)}`);
+      } else {
+        item.append(el("span", { class: "unknown", text: "unknown" }));
+        if (face.similarity !== null) item.append(` — closest similarity ${pct(face.similarity)}`);
+        else item.append(" — nobody is enrolled yet");
+      }
+      if (face.candidates.length) {
+        const top = el("ol", { class: "candidates", "aria-label": `Candidates for face ${i + 1}` });
+        for (const c of face.candidates) top.append(el("li", { text: `${c.name} (${pct(c.similarity)})` }));
+        item.append(top);
+      }
+      list.append(item);
+    }
+    await drawFaces($("recognise-canvas"), file, data.faces);
+    result.hidden = false;
+    const named = data.faces.filter((f) => f.name !== null).length;
+    say("recognise-status", data.faces.length
+      ? `${data.faces.length} face(s), ${named} recognised.`
+      : "No face found in this picture.", "ok");
+  } catch (err) {
+    result.hidden = true;
+    say("recognise-status", err.message, "error");
+  }
+}
+
+// -- Enrol ----------------------------------------------------------------------------------------
+let pending = null; // {name, file, faces} while the admin picks a face
+
+async function enrolFace(name, file, face) {
+  const form = new FormData();
+  form.append("name", name);
+  form.append("image", file);
+  if (face) form.append("face", String(face));
+  const data = await api("POST", "/api/enroll", { body: form, write: true });
+  $("enrol-pick").hidden = true;
+  pending = null;
+  say("enrol-status", `Enrolled face ${data.face_number} of ${data.faces_in_picture} for ${data.name}.`, "ok");
+  refreshHealth();
+}
+
+async function enrol(event) {
+  event.preventDefault();
+  const name = $("enrol-name").value.trim();
+  const file = $("enrol-file").files[0];
+  if (!name) return say("enrol-status", "Give the character's name.", "error");
+  if (!file) return say("enrol-status", "Choose a picture.", "error");
+  say("enrol-status", "Looking for faces…");
+  $("enrol-pick").hidden = true;
+  try {
+    const form = new FormData();
+    form.append("image", file);
+    const found = await api("POST", "/api/whois", { body: form });
+    if (!found.faces.length) return say("enrol-status", "No face found in this picture.", "error");
+    if (found.faces.length === 1) return await enrolFace(name, file, 1);
+    pending = { name, file, faces: found.faces };
+    await drawFaces($("enrol-canvas"), file, found.faces);
+    const buttons = $("enrol-buttons");
+    buttons.replaceChildren();
+    found.faces.forEach((face, i) => {
+      const who = face.name ? ` (now: ${face.name})` : "";
+      buttons.append(el("button", {
+        type: "button", class: "secondary", text: `Face ${i + 1}${who}`,
+        onclick: () => pick(i + 1),
+      }));
+    });
+    $("enrol-pick").hidden = false;
+    say("enrol-status", `${found.faces.length} faces: choose one.`);
+  } catch (err) {
+    say("enrol-status", err.message, "error");
+  }
+}
+
+async function pick(number) {
+  if (!pending) return;
+  try {
+    await drawFaces($("enrol-canvas"), pending.file, pending.faces, number);
+    await enrolFace(pending.name, pending.file, number);
+  } catch (err) {
+    say("enrol-status", err.message, "error");
+  }
+}
+
+function pickOnCanvas(event) {
+  if (!pending) return;
+  const canvas = event.currentTarget;
+  const rect = canvas.getBoundingClientRect();
+  const x = (event.clientX - rect.left) * (canvas.width / rect.width);
+  const y = (event.clientY - rect.top) * (canvas.height / rect.height);
+  const index = pending.faces.findIndex(({ box: [x1, y1, x2, y2] }) => x >= x1 && x <= x2 && y >= y1 && y <= y2);
+  if (index >= 0) pick(index + 1);
+}
+
+// -- Characters -----------------------------------------------------------------------------------
+function confirmAction(message) {
+  const dialog = $("confirm-dialog");
+  $("confirm-text").textContent = message;
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
+    dialog.returnValue = "";
+    dialog.showModal();
+  });
+}
+
+const enc = encodeURIComponent;
+
+async function loadFaces(name, list) {
+  list.replaceChildren(el("li", { text: "Loading…" }));
+  try {
+    const data = await api("GET", `/api/characters/${enc(name)}/faces`);
+    list.replaceChildren();
+    data.faces.forEach((face, i) => {
+      const label = `face ${i + 1} of ${name}`;
+      const item = el("li");
+      if (face.crop) item.append(el("img", { src: face.crop, alt: label.charAt(0).toUpperCase() + label.slice(1), loading: "lazy" }));
+      else item.append(el("span", { class: "muted", text: `Face ${i + 1} (no picture)` }));
+      item.append(el("button", {
+        type: "button", class: "danger", text: "Remove", "aria-label": `Remove ${label}`,
+        onclick: async () => {
+          if (!(await confirmAction(`Remove ${label}?`))) return;
+          try {
+            await api("DELETE", `/api/faces/${enc(face.id)}`, { write: true });
+            say("characters-status", `Removed ${label}.`, "ok");
+            await loadCharacters();
+          } catch (err) {
+            say("characters-status", err.message, "error");
+          }
+        },
+      }));
+      list.append(item);
+    });
+  } catch (err) {
+    list.replaceChildren(el("li", { class: "status error", text: err.message }));
+  }
+}
+
+function characterItem(c, index) {
+  const item = el("li");
+  const headingId = `character-${index}`;
+  item.append(el("h3", { id: headingId, text: c.name }));
+  item.append(el("p", { class: "muted", text: `${c.faces} face${c.faces === 1 ? "" : "s"}${c.series ? " · " + c.series : ""}` }));
+
+  const details = el("details");
+  const thumbs = el("ul", { class: "thumbs", "aria-label": `Faces of ${c.name}` });
+  details.append(el("summary", { text: "Faces" }), thumbs);
+  details.addEventListener("toggle", () => { if (details.open) loadFaces(c.name, thumbs); });
+  item.append(details);
+
+  const inputId = `rename-${index}`;
+  const input = el("input", { type: "text", id: inputId, maxlength: "100", autocomplete: "off", required: "" });
+  input.value = c.name;
+  const rename = el("form", { class: "rename" }, [
+    el("p", {}, [el("label", { for: inputId, text: `New name for ${c.name}` }), input]),
+    el("button", { type: "submit", class: "secondary", text: "Rename" }),
+    el("button", {
+      type: "button", class: "danger", text: "Forget", "aria-label": `Forget ${c.name}`,
+      onclick: async () => {
+        if (!(await confirmAction(`Forget ${c.name} and all ${c.faces} face(s)? This cannot be undone.`))) return;
+        try {
+          const data = await api("DELETE", `/api/characters/${enc(c.name)}`, { write: true });
+          say("characters-status", `Forgot ${c.name} (${data.removed} face(s)).`, "ok");
+          await loadCharacters();
+        } catch (err) {
+          say("characters-status", err.message, "error");
+        }
+      },
+    }),
+  ]);
+  rename.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const next = input.value.trim();
+    if (!next || next === c.name) return;
+    try {
+      await api("PATCH", `/api/characters/${enc(c.name)}`, { body: { name: next }, write: true });
+      say("characters-status", `Renamed ${c.name} to ${next}.`, "ok");
+      await loadCharacters();
+    } catch (err) {
+      say("characters-status", err.message, "error");
+    }
+  });
+  item.append(rename);
+  return item;
+}
+
+async function loadCharacters() {
+  const list = $("characters-list");
+  try {
+    const data = await api("GET", "/api/characters");
+    list.replaceChildren(...data.characters.map(characterItem));
+    if (!data.characters.length) say("characters-status", "Nobody is enrolled yet: use Enrol.");
+    else if (!$("characters-status").classList.contains("ok")) say("characters-status", `${data.characters.length} character(s).`);
+    refreshHealth();
+  } catch (err) {
+    say("characters-status", err.message, "error");
+  }
+}
+
+// -- tabs, files, start-up ------------------------------------------------------------------------
+const TABS = ["recognise", "enrol", "characters"];
+
+function show(tab, focus = false) {
+  for (const name of TABS) {
+    const button = $(`tab-${name}`);
+    const selected = name === tab;
+    button.setAttribute("aria-selected", String(selected));
+    button.tabIndex = selected ? 0 : -1;
+    $(`view-${name}`).hidden = !selected;
+    if (selected && focus) button.focus();
+  }
+  if (tab === "characters") {
+    say("characters-status", "");
+    loadCharacters();
+  }
+}
+
+function setFile(input, file) {
+  const transfer = new DataTransfer();
+  transfer.items.add(file);
+  input.files = transfer.files;
+  input.dispatchEvent(new Event("change", { bubbles: true }));
+}
+
+function dropZone(zone, input) {
+  zone.addEventListener("dragover", (event) => { event.preventDefault(); zone.classList.add("over"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    zone.classList.remove("over");
+    const file = event.dataTransfer.files[0];
+    if (file) setFile(input, file);
+  });
+}
+
+async function refreshHealth() {
+  try {
+    const h = await api("GET", "/api/health");
+    const writes = h.writes ? "changes need the web token" : "read-only (KAOBOT_WEB_TOKEN is not set on the server)";
+    $("health").textContent = `scope ${h.scope} · ${h.faces} face(s) stored · ${writes}`;
+  } catch (err) {
+    $("health").textContent = err.message;
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  for (const name of TABS) $(`tab-${name}`).addEventListener("click", () => show(name));
+  $("tab-recognise").parentElement.addEventListener("keydown", (event) => {
+    const current = TABS.findIndex((name) => $(`tab-${name}`).getAttribute("aria-selected") === "true");
+    const moves = { ArrowRight: 1, ArrowLeft: -1, Home: -current, End: TABS.length - 1 - current };
+    if (!(event.key in moves)) return;
+    event.preventDefault();
+    show(TABS[(current + moves[event.key] + TABS.length) % TABS.length], true);
+  });
+
+  const recogniseFile = $("recognise-file");
+  recogniseFile.addEventListener("change", () => { if (recogniseFile.files[0]) recognise(recogniseFile.files[0]); });
+  $("recognise-form").addEventListener("submit", (event) => event.preventDefault());
+  dropZone($("recognise-form"), recogniseFile);
+  dropZone($("enrol-file").parentElement, $("enrol-file"));
+  $("enrol-form").addEventListener("submit", enrol);
+  $("enrol-canvas").addEventListener("click", pickOnCanvas);
+  $("characters-reload").addEventListener("click", () => { say("characters-status", ""); loadCharacters(); });
+
+  document.addEventListener("paste", (event) => {
+    const file = [...(event.clipboardData?.files || [])].find((f) => f.type.startsWith("image/"));
+    if (!file) return;
+    event.preventDefault();
+    if (!$("view-enrol").hidden) setFile($("enrol-file"), file);
+    else {
+      show("recognise");
+      setFile(recogniseFile, file);
+    }
+  });
+  refreshHealth();
+});
