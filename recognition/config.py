@@ -38,7 +38,7 @@ class DetectorSettings:
 
 @dataclass
 class EmbedderSettings:
-    backend: str = "projected"
+    backend: str = "fusion"
     checkpoint: str | None = None
     device: str = "auto"
     fusion_weight: float = 0.5

@@ -10,7 +10,6 @@ from recognition.embed import build_embedder
 from recognition.embed.baseline import BaselineEmbedder
 from recognition.embed.fusion import FusionEmbedder
 from recognition.embed.torch_backend import TorchEmbedder
-from recognition.errors import ConfigError
 from recognition.faces import Face
 
 from .test_embed import _write_embedder
@@ -41,5 +40,6 @@ def test_fusion_backend_from_settings(tmp_path):
     _write_embedder(ckpt)
     emb = build_embedder(EmbedderSettings(backend="fusion", checkpoint=str(ckpt), device="cpu", fusion_weight=0.4))
     assert isinstance(emb, FusionEmbedder) and emb.weight == 0.4
-    with pytest.raises(ConfigError, match="checkpoint"):
-        build_embedder(EmbedderSettings(backend="fusion"))
+    default = build_embedder(EmbedderSettings(backend="fusion", device="cpu"))  # no checkpoint: the shipped one
+    assert default.model_id == build_embedder(EmbedderSettings(device="cpu")).model_id
+    assert default.learned.flip and default.weight == 0.3 and default.threshold == 0.6525

@@ -11,8 +11,9 @@ the configured detector, else the whole picture). For every weight w of the grid
 character's pictures are enrolled and the rest are probes (`training.projection.cv_scores`); the
 weight with the best mean of 1-shot and 5-shot rank-1 wins (w = 1 is the network alone, 0 the
 descriptor alone), with and without test-time flip of the network's crop (`--flip choose`). The
-threshold is the mean of the 1-shot and 5-shot open-set optima (half the
-characters unknown) of the chosen fusion — the protocol the shipped thresholds always used.
+threshold is the mean of the 1-shot and 5-shot open-set optima (half the characters unknown) of the
+chosen fusion — the protocol the shipped thresholds always used — taken per `--threshold-from` folder
+and averaged, so that each kind of picture counts once.
 
 The output is the torch checkpoint with `meta["fusion"] = {"with": ..., "weight": w}`, `meta["flip"]`
 and `meta["threshold"]`, served by `embedder.backend: fusion` (`recognition/embed/fusion.py`).
@@ -54,6 +55,10 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
     p.add_argument("--val-from", nargs="+", default=None,
                    help="only the validation characters of these training folders: those the descriptor "
                         "embedder never trained on either (the shipped head was fitted on anime-id train)")
+    p.add_argument("--threshold-from", nargs="+", default=None,
+                   help="training folders whose validation characters set the threshold, each folder's optimum "
+                        "counted once (pictures of one source are alike: tight game banners score higher than fan "
+                        "art); default: the --val-from folders")
     p.add_argument("--flip", default="choose", help="test-time flip of the network's crop: choose (by the same "
                    "validation) | on | off")
     p.add_argument("--seed", type=int, default=0)
@@ -123,6 +128,10 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         raise ValueError(f"{args.checkpoint} names {len(identities)} validation characters; train it with "
                          "`kaobot train recognizer --val-split identities` so the fusion is chosen on unseen ones")
     items = validation_items(args.data or list(meta["data"]), identities, args.val_from)
+    missing = [f for f in (args.threshold_from or []) if not validation_items(
+        args.data or list(meta["data"]), identities, [f])]
+    if missing:
+        raise ValueError(f"no validation characters in {', '.join(missing)}")
     if len({label for _, label in items}) < 4:
         raise ValueError(f"fewer than 4 validation characters in {args.val_from or 'the training folders'}")
     learned, base = TorchEmbedder(args.checkpoint, device="cpu"), base_embedder(args.base)
@@ -147,8 +156,15 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             table[f"w={w:g}" + (" flip" if flip else "")] = row | {"mean": (row["rank1_1shot"] + row["rank1_5shot"]) / 2}
     candidates = [(flip, w) for flip in flips for w in grid if 0.0 < w < 1.0]
     flip, weight = max(candidates, key=lambda fw: table[f"w={fw[1]:g}" + (" flip" if fw[0] else "")]["mean"])
-    a, b, _ = vectors[flip]
-    threshold, optima = open_set_threshold(fused(a, b, weight), y, args.seed)
+    learned.flip = flip
+    optima = {}
+    for folder in args.threshold_from or args.val_from or [None]:
+        subset = items if folder is None else validation_items(args.data or list(meta["data"]), identities, [folder])
+        a, b, y_folder = embed_both(subset, boxes, learned, base)
+        folder_threshold, folder_optima = open_set_threshold(fused(a, b, weight), y_folder, args.seed)
+        optima[str(folder or "validation")] = {**folder_optima, "threshold": folder_threshold,
+                                               "characters": len(set(y_folder))}
+    threshold = float(np.mean([o["threshold"] for o in optima.values()]))
 
     fusion_meta = {**meta, "flip": flip, "fusion": {"with": args.base, "weight": weight},
                    "threshold": round(threshold, 4),

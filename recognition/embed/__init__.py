@@ -9,7 +9,8 @@ __all__ = ["Embedder", "build_embedder"]
 
 def build_embedder(settings) -> Embedder:
     """Build the embedder named by `settings.backend` (`baseline`, `torch`, `onnx`, `fusion` or `projected`);
-    `projected` without a checkpoint is the shipped default embedder."""
+    `fusion` without a checkpoint is the shipped default embedder, `projected` without one the shipped
+    descriptor head (the default's descriptor side, the default until 2026-12-03)."""
     from ..errors import ConfigError
 
     if settings.backend == "baseline":
@@ -29,14 +30,14 @@ def build_embedder(settings) -> Embedder:
             raise ConfigError("embedder.backend is 'onnx' but embedder.checkpoint (the .onnx file) is not set")
         return OnnxEmbedder(settings.checkpoint, device=settings.device)
     if settings.backend == "fusion":
+        from ..weights import DEFAULT_EMBEDDER
         from .fusion import FusionEmbedder
 
-        if not settings.checkpoint:
-            raise ConfigError("embedder.backend is 'fusion' but embedder.checkpoint is not set")
-        return FusionEmbedder(settings.checkpoint, weight=settings.fusion_weight, device=settings.device)
+        return FusionEmbedder(settings.checkpoint or DEFAULT_EMBEDDER, weight=settings.fusion_weight,
+                              device=settings.device)
     if settings.backend == "projected":
-        from ..weights import DEFAULT_EMBEDDER
+        from ..weights import HEAD_EMBEDDER
         from .projected import ProjectedEmbedder
 
-        return ProjectedEmbedder(settings.checkpoint or DEFAULT_EMBEDDER)
+        return ProjectedEmbedder(settings.checkpoint or HEAD_EMBEDDER)
     raise ConfigError(f"unknown embedder backend {settings.backend!r}; valid: baseline, torch, onnx, fusion, projected")

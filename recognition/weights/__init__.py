@@ -14,7 +14,8 @@ SHIPPED_PREFIX = "shipped:"
 WEIGHTS_DIR = Path(__file__).resolve().parent
 
 DEFAULT_DETECTOR = SHIPPED_PREFIX + "detector-fcos-icf512.pt"
-DEFAULT_EMBEDDER = SHIPPED_PREFIX + "embedder-head128-fused.pt"
+DEFAULT_EMBEDDER = SHIPPED_PREFIX + "embedder-lite0-fused.pt"  # `embedder.backend: fusion` with no checkpoint
+HEAD_EMBEDDER = SHIPPED_PREFIX + "embedder-head128-fused.pt"  # `projected` with no checkpoint; the default's descriptor side
 
 
 def shipped_models() -> list[str]:
