@@ -26,6 +26,7 @@ COMMAND_MODULES: list[str] = [
     "tools.import_cli",
     "tools.eval_cli",
     "tools.gallery_cli",
+    "tools.review_cli",
     "tools.data_cli",
     "training.train_cli",
     "tools.export_cli",
