@@ -67,6 +67,8 @@ class Identification:
 
     image: np.ndarray
     faces: list[FaceResult]
+    source_hash: str | None = None  # of the picture, and each face's vector: what a correction needs
+    vectors: np.ndarray | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"faces": [f.to_json() for f in self.faces]}
@@ -171,7 +173,9 @@ class Recognizer:
                     candidates=candidates,
                 )
             )
-        return Identification(image=analysis.image, faces=results)
+        return Identification(
+            image=analysis.image, faces=results, source_hash=analysis.source_hash, vectors=analysis.vectors
+        )
 
     async def enroll(self, name: str, data: bytes, scope: str, face: int | None = None) -> Enrollment:
         """Store one face of the picture for `name`: face number `face` (1-based, left to right),

@@ -36,9 +36,8 @@ def desk(recognizer, clock):
 
 
 async def answer(recognizer, desk, data, scope="g"):
-    analysis = await recognizer.analyse_async(data)
-    identification = await recognizer.identify_analysis(analysis, scope)
-    return identification, await desk.evidence(analysis, identification)
+    identification = await recognizer.identify(data, scope)
+    return identification, await desk.evidence(identification)
 
 
 async def test_a_suggestion_enrols_nothing_until_an_admin_approves(recognizer, desk, alice_png, bella_png):

@@ -32,9 +32,7 @@ def suggest(pictures: list[tuple[bytes, str, str]], scope: str = "global") -> li
             desk = ReviewDesk(recognizer, recognizer.review_queue)
             ids = []
             for data, name, member in pictures:
-                analysis = await recognizer.analyse_async(data)
-                ident = await recognizer.identify_analysis(analysis, scope)
-                (face,) = await desk.evidence(analysis, ident)
+                (face,) = await desk.evidence(await recognizer.identify(data, scope))
                 ids.append((await desk.suggest(scope, face, name, member, "https://discord.com/channels/1/2/3")).id)
             return ids
 

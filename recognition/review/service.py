@@ -21,7 +21,6 @@ from ..config import ReviewSettings
 from ..errors import DuplicateEnrollment, ReviewError
 from ..faces import Box
 from ..gallery import Candidate, FaceRecord, clean_name
-from ..pipeline import Analysis
 from ..service import Identification, Recognizer, face_crop
 from .base import APPROVED, EXPIRED, PENDING, REJECTED, Decision, ReviewQueue, Suggestion
 
@@ -70,25 +69,29 @@ class ReviewDesk:
         self._decide_lock = asyncio.Lock()  # one decision at a time: "approve" and "approve as" never both enrol
 
     # -- what an answer keeps -------------------------------------------------------------------
-    async def evidence(self, analysis: Analysis, identification: Identification) -> list[FaceEvidence]:
-        """Crops and vectors of every face of an answer, so a member can correct it later."""
+    async def evidence(self, identification: Identification) -> list[FaceEvidence]:
+        """Crops and vectors of every face of an answer, so that a member can correct it later
+        (the answer keeps them instead of the picture)."""
+        result = identification
+        if not result.faces:
+            return []
+        if result.vectors is None or result.source_hash is None:
+            raise ValueError("this answer carries no face vectors (use Recognizer.identify or identify_analysis)")
 
         def build() -> list[FaceEvidence]:
             return [
                 FaceEvidence(
                     number=face.number,
                     box=face.box,
-                    vector=np.asarray(analysis.vectors[face.number - 1], np.float32),
-                    crop=face_crop(analysis.image, face.box),
-                    source_hash=analysis.source_hash,
+                    vector=np.asarray(result.vectors[face.number - 1], np.float32),
+                    crop=face_crop(result.image, face.box),
+                    source_hash=result.source_hash,
                     model_id=self.recognizer.model_id,
                     answer=face.name,
                 )
-                for face in identification.faces
+                for face in result.faces
             ]
 
-        if not identification.faces:
-            return []
         return await asyncio.get_running_loop().run_in_executor(self.recognizer.executor, build)
 
     # -- members --------------------------------------------------------------------------------
