@@ -181,7 +181,7 @@ def cmd_eval_online(args: argparse.Namespace) -> int:
         args.seed,
         progress=not args.quiet,
     )
-    report = {"gallery": str(args.gallery), "probes": str(args.probes), **report}
+    report = {"gallery_dir": str(args.gallery), "probes_dir": str(args.probes), **report}
     if args.plot:
         report["plot"] = str(online_eval.plot_online(report, args.plot, args.window))
     if not args.stream:
