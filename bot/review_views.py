@@ -241,9 +241,8 @@ class ReviewView(InvokerView):
 
     async def load(self) -> bool:
         """The next pending suggestion not skipped; False when none is left."""
-        items = [i for i in await self.desk.pending(self.scope, limit=100) if i.suggestion.id not in self.skipped]
-        self.item = items[0] if items else None
-        self.total = self.done + len(items)
+        self.item, waiting = await self.desk.next_item(self.scope, self.skipped)
+        self.total = self.done + waiting
         return self.item is not None
 
     def page_kwargs(self, note: str | None = None) -> dict:

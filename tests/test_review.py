@@ -145,8 +145,24 @@ async def test_expiry(recognizer, desk, clock, alice_png, bella_png):
     assert (await desk.queue.get("g", old.id)).status == EXPIRED
     assert not (await desk.approve("g", old.id, "admin")).changed
     assert await recognizer.gallery.count("g") == 0
-    # the same member may make an expired suggestion again
+    # the same member may make an expired suggestion again, not a rejected one
     assert (await desk.suggest("g", a, "Alice", "m1")).status == PENDING
+    await desk.reject("g", young.id, "admin")
+    with pytest.raises(ReviewError, match="already rejected"):
+        await desk.suggest("g", b, "Bella", "m2")
+
+
+async def test_next_item_pages_through_the_queue(recognizer, desk, clock, alice_png, bella_png):
+    _, (a,) = await answer(recognizer, desk, alice_png)
+    _, (b,) = await answer(recognizer, desk, bella_png)
+    first = await desk.suggest("g", a, "Alice", "m1")
+    clock.now += 60
+    second = await desk.suggest("g", b, "Bella", "m1")
+    item, waiting = await desk.next_item("g")
+    assert item.suggestion.id == first.id and waiting == 2
+    item, waiting = await desk.next_item("g", {first.id})
+    assert item.suggestion.id == second.id and waiting == 1
+    assert await desk.next_item("g", {first.id, second.id}) == (None, 0)
 
 
 async def test_approval_of_a_suggestion_that_expired_unnoticed_is_refused(recognizer, desk, clock, bella_png):

@@ -60,6 +60,9 @@ def test_list_approve_reject(kaobot, tmp_path, alice_png, bella_png):
     assert [(c["name"], c["faces"]) for c in json.loads(out)] == [("Alice", 1)]
     code, out, _ = kaobot("review", "list", "--all")
     assert "approved as 'Alice' by cli:" in out and f"{b}  'Bella' by member-2: rejected" in out
+    assert kaobot("clear", "--scope", "global", "--yes")[0] == 0  # a cleared scope loses its suggestions too
+    code, out, _ = kaobot("review", "list", "--all", "--json")
+    assert json.loads(out) == []
 
 
 def test_unknown_id_and_other_scope(kaobot, bella_png):

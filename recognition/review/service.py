@@ -121,8 +121,10 @@ class ReviewDesk:
             created=now,
         )
         existing = await self.queue.get(scope, s.id)
-        if existing is not None and existing.status == PENDING:
+        if existing is not None and existing.status in (PENDING, APPROVED):
             return existing  # the same member said the same thing again: one suggestion
+        if existing is not None and existing.status == REJECTED:
+            raise ReviewError(f"an admin already rejected {name!r} for this face")
         window = self.settings.member_window_minutes * 60.0
         made = await self.queue.count_by(scope, suggester, now - window)
         if made >= self.settings.member_limit:
@@ -157,6 +159,18 @@ class ReviewDesk:
 
     async def item(self, scope: str, sid: str) -> ReviewItem:
         return await self._item(await self._get(str(scope), sid))
+
+    async def next_item(
+        self, scope: str, skip: set[str] | frozenset[str] = frozenset()
+    ) -> tuple[ReviewItem | None, int]:
+        """The oldest pending suggestion whose id is not in `skip` (as a `ReviewItem`), and how many
+        such suggestions are pending (one page at a time, as /review shows them)."""
+        scope = str(scope)
+        await self.expire(scope)
+        waiting = [
+            s for s in await self.queue.pending(scope, self.settings.max_pending + len(skip)) if s.id not in skip
+        ]
+        return (await self._item(waiting[0]) if waiting else None), len(waiting)
 
     async def approve(self, scope: str, sid: str, by: str, as_name: str | None = None) -> Decision:
         """Enrol the suggested face as its name (or `as_name`) and record who approved it.
