@@ -102,6 +102,7 @@ async def test_pending_is_oldest_first_and_limited(queue):
     listed = await queue.pending("g1")
     assert [s.created for s in listed] == pytest.approx([1000.0, 2000.0, 3000.0], abs=1e-3)
     assert len(await queue.pending("g1", limit=2)) == 2
+    assert await queue.pending("g1", limit=0) == []
 
 
 async def test_decide_changes_a_pending_suggestion_once(queue):

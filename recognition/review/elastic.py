@@ -142,6 +142,8 @@ class ElasticsearchReviewQueue(ReviewQueue):
     ) -> list[Suggestion]:
         """Every match (search_after on (created, id)), or the first `size`."""
         out: list[Suggestion] = []
+        if size == 0:
+            return out
         after = None
         page = 500 if size is None else min(size, 500)
         while size is None or len(out) < size:
