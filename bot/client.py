@@ -10,6 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from recognition import Recognizer, Settings
+from recognition.review.service import ReviewDesk
 
 from .errors import answer_error
 from .fetch import ImageFetcher
@@ -18,7 +19,14 @@ from .watchlist import WatchList
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("bot.cogs.whois", "bot.cogs.enroll", "bot.cogs.admin", "bot.cogs.watch", "bot.cogs.owner")
+EXTENSIONS = (
+    "bot.cogs.whois",
+    "bot.cogs.enroll",
+    "bot.cogs.admin",
+    "bot.cogs.watch",
+    "bot.cogs.review",
+    "bot.cogs.owner",
+)
 
 
 @dataclass
@@ -31,6 +39,7 @@ class Services:
     watchlist: WatchList
     queue: WorkQueue
     cooldowns: Cooldowns
+    review: ReviewDesk | None = None  # members' corrections (None: no "Correct a name", no /review)
 
     @property
     def max_download(self) -> int:

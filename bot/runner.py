@@ -12,6 +12,7 @@ import aiohttp
 import discord
 
 from recognition import KaobotError, Settings, build_recognizer
+from recognition.review.service import ReviewDesk
 
 from .client import Kaobot, Services
 from .fetch import ImageFetcher
@@ -51,11 +52,19 @@ async def run_bot(settings: Settings, token: str, *, sync: str | None = None) ->
                 watchlist=watchlist,
                 queue=WorkQueue(settings.inference.max_pending),
                 cooldowns=Cooldowns(bot_settings.cooldown_uses, bot_settings.cooldown_seconds),
+                review=review_desk(settings, recognizer),
             )
             async with Kaobot(services, sync=sync) as bot:
                 await _serve(bot, token)
     finally:
         log.info("kaobot stopped")
+
+
+def review_desk(settings: Settings, recognizer) -> ReviewDesk | None:
+    """The corrections service over the recognizer's review queue, unless `review.enabled` is false."""
+    if not settings.review.enabled or recognizer.review_queue is None:
+        return None
+    return ReviewDesk(recognizer, recognizer.review_queue, settings.review)
 
 
 async def _serve(bot: Kaobot, token: str) -> None:

@@ -50,17 +50,20 @@ __all__ = [
 
 
 def build_recognizer(
-    settings: Settings, executor: Executor | None = None, gallery=None, batching: bool = False
+    settings: Settings, executor: Executor | None = None, gallery=None, batching: bool = False, review: bool = True
 ) -> Recognizer:
     """Compose detector, embedder and gallery from the settings (the composition root's helper).
 
     With `batching`, pictures go through a bounded, batching `InferenceWorker` (settings
-    `inference.*`) instead of `executor`; `Recognizer.close()` stops it.
+    `inference.*`) instead of `executor`; `Recognizer.close()` stops it. With `review`, the review
+    queue of the gallery's backend is attached (opened on first use), so forgetting or renaming a
+    character updates the pending suggestions too.
     """
     from .detect import build_detector
     from .device import single_threaded_blas
     from .embed import build_embedder
     from .gallery import open_gallery
+    from .review import open_review_queue
 
     single_threaded_blas()
     limits = ImageLimits(max_bytes=settings.limits.max_bytes, max_pixels=settings.limits.max_pixels)
@@ -78,12 +81,14 @@ def build_recognizer(
         if batching
         else None
     )
+    gallery = gallery if gallery is not None else open_gallery(settings)
     return Recognizer(
         detector=detector,
         embedder=embedder,
-        gallery=gallery if gallery is not None else open_gallery(settings),
+        gallery=gallery,
         settings=settings.recognition,
         limits=limits,
         executor=executor,
         worker=worker,
+        review_queue=open_review_queue(settings, gallery) if review else None,
     )

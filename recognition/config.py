@@ -108,6 +108,23 @@ class BotSettings:
 
 
 @dataclass
+class ReviewSettings:
+    """Corrections from members (the review queue, `kaobot review`, the bot's /review)."""
+
+    enabled: bool = True  # the "Correct a name" button on answers; admins still approve each one
+    expire_days: float = 14.0  # a pending suggestion nobody decided on is dropped after this
+    max_pending: int = 100  # pending suggestions per scope; further ones are refused until some are decided
+    member_limit: int = 5  # suggestions per member ...
+    member_window_minutes: float = 60.0  # ... within this many minutes
+    auto_approve_votes: int | None = (
+        None  # opt-in: approve when this many different members suggest the same name for a face
+    )
+    path: str | None = (
+        None  # the SQLite queue; default <data_dir>/review.sqlite3 (Elasticsearch: the gallery's cluster)
+    )
+
+
+@dataclass
 class Settings:
     data_dir: str = "./data"
     limits: LimitSettings = field(default_factory=LimitSettings)
@@ -117,11 +134,17 @@ class Settings:
     inference: InferenceSettings = field(default_factory=InferenceSettings)
     gallery: GallerySettings = field(default_factory=GallerySettings)
     bot: BotSettings = field(default_factory=BotSettings)
+    review: ReviewSettings = field(default_factory=ReviewSettings)
 
     @property
     def gallery_path(self) -> Path:
         """The SQLite gallery file: `gallery.path`, else `<data_dir>/gallery.sqlite3`."""
         return Path(self.gallery.path) if self.gallery.path else Path(self.data_dir) / "gallery.sqlite3"
+
+    @property
+    def review_path(self) -> Path:
+        """The SQLite review queue: `review.path`, else `<data_dir>/review.sqlite3`."""
+        return Path(self.review.path) if self.review.path else Path(self.data_dir) / "review.sqlite3"
 
     @property
     def bot_state_path(self) -> Path:

@@ -47,3 +47,7 @@ class GalleryWriteError(GalleryUnavailable):
         super().__init__(message)
         self.failed = dict(failed)
         self.stored = list(stored or [])
+
+
+class ReviewError(KaobotError):
+    """A suggestion cannot be made or decided (unknown id, rate limit, full queue, no face there)."""

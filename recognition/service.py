@@ -11,7 +11,7 @@ import logging
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,6 +27,9 @@ from .images import ImageLimits, encode_jpeg, image_hash
 from .pipeline import Analysis, analyse_batch
 from .preprocess import crop_face
 from .worker import InferenceWorker
+
+if TYPE_CHECKING:
+    from .review import ReviewQueue
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +68,8 @@ class Identification:
 
     image: np.ndarray
     faces: list[FaceResult]
+    source_hash: str | None = None  # of the picture, and each face's vector: what a correction needs
+    vectors: np.ndarray | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"faces": [f.to_json() for f in self.faces]}
@@ -97,6 +102,7 @@ class Recognizer:
         limits: ImageLimits | None = None,
         executor: Executor | None = None,
         worker: InferenceWorker | None = None,
+        review_queue: ReviewQueue | None = None,
     ) -> None:
         self.detector = detector
         self.embedder = embedder
@@ -105,11 +111,14 @@ class Recognizer:
         self.limits = limits or ImageLimits()
         self.executor = executor
         self.worker = worker
+        self.review_queue = review_queue  # members' suggestions (recognition.review); forget/rename keep it in step
 
     async def close(self) -> None:
-        """Stop the worker (if any) and close the gallery."""
+        """Stop the worker (if any), close the review queue (if any) and the gallery."""
         if self.worker is not None:
             await self.worker.close()
+        if self.review_queue is not None:
+            await self.review_queue.close()
         await self.gallery.close()
 
     async def __aenter__(self) -> Recognizer:
@@ -172,7 +181,9 @@ class Recognizer:
                     candidates=candidates,
                 )
             )
-        return Identification(image=analysis.image, faces=results)
+        return Identification(
+            image=analysis.image, faces=results, source_hash=analysis.source_hash, vectors=analysis.vectors
+        )
 
     async def enroll(self, name: str, data: bytes, scope: str, face: int | None = None) -> Enrollment:
         """Store one face of the picture for `name`: face number `face` (1-based, left to right),
@@ -199,25 +210,43 @@ class Recognizer:
         if await self.gallery.has_source(scope, name, self.model_id, analysis.source_hash):
             raise DuplicateEnrollment(f"this picture is already enrolled for {name!r}")
         chosen = faces[index]
-        crop = crop_face(analysis.image, chosen.box, margin=CROP_MARGIN, size=CROP_SIZE)
+        fid = await self.enroll_face(
+            name,
+            scope,
+            analysis.vectors[index],
+            analysis.source_hash,
+            chosen.box,
+            face_crop(analysis.image, chosen.box),
+        )
+        return Enrollment(name, scope, index + 1, chosen.box, fid, len(faces))
+
+    async def enroll_face(
+        self, name: str, scope: str, vector: np.ndarray, source_hash: str, box: Box, crop: bytes
+    ) -> str:
+        """Store one face (a vector of the configured embedder, with its `face_crop`); returns its id.
+        The path of every enrolment: `enroll_analysis` and approved suggestions (`recognition.review`)."""
+        name = clean_name(name)
+        if await self.gallery.has_source(scope, name, self.model_id, source_hash):
+            raise DuplicateEnrollment(f"this picture is already enrolled for {name!r}")
         record = FaceRecord(
-            scope=scope,
-            name=name,
-            model_id=self.model_id,
-            vector=analysis.vectors[index],
-            source_hash=analysis.source_hash,
-            box=chosen.box,
-            crop=encode_jpeg(crop, quality=90),
+            scope=scope, name=name, model_id=self.model_id, vector=vector, source_hash=source_hash, box=box, crop=crop
         )
         (fid,) = await self.gallery.add([record])
         log.info("enrolled a face for %r in scope %s", name, scope)
-        return Enrollment(name, scope, index + 1, chosen.box, fid, len(faces))
+        return fid
 
     async def forget(self, name: str, scope: str) -> int:
-        return await self.gallery.forget(scope, name)
+        """Delete a character's faces, and the pending suggestions that name it."""
+        removed = await self.gallery.forget(scope, name)
+        if self.review_queue is not None:
+            await self.review_queue.drop_name(scope, name)
+        return removed
 
     async def rename(self, old: str, new: str, scope: str) -> int:
-        return await self.gallery.rename(scope, old, new)
+        moved = await self.gallery.rename(scope, old, new)
+        if self.review_queue is not None:
+            await self.review_queue.rename(scope, old, new)
+        return moved
 
     async def characters(self, scope: str) -> list[CharacterInfo]:
         return await self.gallery.characters(scope)
@@ -237,6 +266,11 @@ class Recognizer:
             f"the gallery holds {listed}, but the configured embedder is {self.model_id!r}; "
             "those faces are not searched. Re-embed them with `kaobot gallery reembed`."
         )
+
+
+def face_crop(image: np.ndarray, box: Box) -> bytes:
+    """The JPEG stored with a face: the face with context, for display and re-embedding."""
+    return encode_jpeg(crop_face(image, box, margin=CROP_MARGIN, size=CROP_SIZE), quality=90)
 
 
 def faces_to_json(faces: Sequence[Face]) -> dict[str, Any]:

@@ -68,4 +68,4 @@ def settings(tmp_path) -> Settings:
 async def recognizer(settings) -> Recognizer:
     rec = build_recognizer(settings)
     yield rec
-    await rec.gallery.close()
+    await rec.close()

@@ -36,6 +36,8 @@ def row(setting: str) -> str:
         ("inference.max_pending", f"| {S.inference.max_pending} |"),
         ("bot.cooldown_uses", f"{S.bot.cooldown_uses} per {S.bot.cooldown_seconds:g} s"),
         ("bot.max_images", f"| {S.bot.max_images} |"),
+        ("review.member_limit", f"{S.review.member_limit} per {S.review.member_window_minutes:g} min"),
+        ("review.max_pending", f"| {S.review.max_pending}; {S.review.expire_days:g} days |"),
         ("bot.download_timeout", f"{S.bot.download_timeout:g} s"),
         ("detector.min_size", f"{S.detector.min_size} px; {S.detector.max_side} px"),
         ("inference.threads", f"{S.inference.threads}; {S.inference.max_batch}; {S.inference.max_wait_ms:g} ms"),

@@ -26,6 +26,7 @@ COMMAND_MODULES: list[str] = [
     "tools.import_cli",
     "tools.eval_cli",
     "tools.gallery_cli",
+    "tools.review_cli",
     "tools.data_cli",
     "training.train_cli",
     "tools.export_cli",
@@ -166,9 +167,12 @@ def cmd_clear(args: argparse.Namespace) -> int:
 
     async def run() -> int:
         from recognition.gallery import open_gallery
+        from recognition.review import open_review_queue
 
-        async with open_gallery(_settings(args)) as gallery:
+        settings = _settings(args)
+        async with open_gallery(settings) as gallery, open_review_queue(settings, gallery) as queue:
             n = await gallery.clear(args.scope)
+            await queue.clear(args.scope)  # the scope's suggestions too
         print(f"cleared scope {args.scope!r} ({n} face(s))")
         return 0
 

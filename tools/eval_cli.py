@@ -1,4 +1,4 @@
-"""`kaobot eval recognition|detection`: evaluate the configured models; JSON reports and PNG plots."""
+"""`kaobot eval recognition|online|detection`: evaluate the configured models; JSON reports and PNG plots."""
 
 from __future__ import annotations
 
@@ -144,7 +144,9 @@ def cmd_eval_detection(args: argparse.Namespace) -> int:
     threshold = args.threshold if args.threshold is not None else settings.detector.threshold
     report: dict = {"data": {"images_dir": str(args.images), **dev.describe(gt)}, "detectors": []}
     curves = {}
-    for spec in args.detector or [settings.detector.backend + (f":{settings.detector.checkpoint}" if settings.detector.checkpoint else "")]:
+    for spec in args.detector or [
+        settings.detector.backend + (f":{settings.detector.checkpoint}" if settings.detector.checkpoint else "")
+    ]:
         backend, checkpoint = dev.parse_detector_spec(spec)
         overrides = {"backend": backend, "threshold": min(args.min_score, threshold)}
         if checkpoint:
@@ -160,8 +162,41 @@ def cmd_eval_detection(args: argparse.Namespace) -> int:
         from training.plots import plot_detection
 
         Path(args.plots).mkdir(parents=True, exist_ok=True)
-        report["plots"] = [str(plot_detection(curves, dev.sizes_table(report["detectors"]),
-                                              Path(args.plots) / "detection.png"))]
+        report["plots"] = [
+            str(plot_detection(curves, dev.sizes_table(report["detectors"]), Path(args.plots) / "detection.png"))
+        ]
+    text = json.dumps(report, indent=2)
+    if args.json:
+        Path(args.json).write_text(text + "\n", encoding="utf-8")
+    print(text)
+    return 0
+
+
+def cmd_eval_online(args: argparse.Namespace) -> int:
+    """Replay the probes as a stream of posts, correcting each wrong answer (training/online_eval.py)."""
+    from recognition.detect import build_detector
+    from recognition.embed import build_embedder
+    from recognition.embed.base import model_threshold
+    from training import online_eval
+    from training import recognition_eval as ev
+
+    settings = load_settings(args.config, args.data_dir)
+    detector, embedder = build_detector(settings.detector), build_embedder(settings.embedder)
+    report = online_eval.run(
+        ev.list_labelled_images(args.gallery),
+        ev.list_labelled_images(args.probes),
+        detector,
+        embedder,
+        model_threshold(embedder) if settings.recognition.threshold is None else settings.recognition.threshold,
+        args.shots,
+        args.seed,
+        progress=not args.quiet,
+    )
+    report = {"gallery_dir": str(args.gallery), "probes_dir": str(args.probes), **report}
+    if args.plot:
+        report["plot"] = str(online_eval.plot_online(report, args.plot, args.window))
+    if not args.stream:
+        report.pop("stream")
     text = json.dumps(report, indent=2)
     if args.json:
         Path(args.json).write_text(text + "\n", encoding="utf-8")
@@ -181,9 +216,12 @@ def register(sub, add_common) -> None:
     r.add_argument("--shots", type=int, nargs="+", default=[1, 5], help="enrolled pictures per character")
     r.add_argument("--seeds", type=int, default=5, help="random galleries averaged")
     r.add_argument("--unknown-fraction", type=float, default=0.5, help="share of characters left unenrolled (open set)")
-    r.add_argument("--embedder", action="append",
-                   help="baseline | torch:CHECKPOINT, optionally @THRESHOLD (repeat to compare on the same "
-                        "pictures; default: the configured embedder and recognition.threshold)")
+    r.add_argument(
+        "--embedder",
+        action="append",
+        help="baseline | torch:CHECKPOINT, optionally @THRESHOLD (repeat to compare on the same "
+        "pictures; default: the configured embedder and recognition.threshold)",
+    )
     r.add_argument("--json", help="also write the report here")
     r.add_argument("--curves", action="store_true", help="include the threshold curves in the report")
     r.add_argument("--plots", help="write PNG plots (open-set curves, ROC) into this folder")
@@ -191,13 +229,31 @@ def register(sub, add_common) -> None:
     add_common(r, scope=False)
     r.set_defaults(func=cmd_eval_recognition)
 
+    o = kinds.add_parser("online", help="replay probes as posts; correct each wrong answer as an approved suggestion")
+    o.add_argument("--gallery", required=True, help="folder of enrolment pictures (one sub-folder per character)")
+    o.add_argument("--probes", required=True, help="folder of posted pictures (one sub-folder per character)")
+    o.add_argument("--shots", type=int, default=1, help="pictures per character enrolled before the stream")
+    o.add_argument("--seed", type=int, default=0, help="seeds the enrolled pictures and the order of the stream")
+    o.add_argument("--json", help="also write the report here")
+    o.add_argument("--plot", help="write the rolling rank-1 over the stream (PNG) here")
+    o.add_argument("--window", type=int, default=50, help="posts averaged by the plot's rolling rank-1")
+    o.add_argument("--stream", action="store_true", help="include every post's outcome in the report")
+    o.add_argument("--quiet", action="store_true")
+    add_common(o, scope=False)
+    o.set_defaults(func=cmd_eval_online)
+
     d = kinds.add_parser("detection", help="pictures + CSV or YOLO labels: AP50, AP50:95, precision/recall by size")
     d.add_argument("--images", required=True, help="folder of pictures")
     d.add_argument("--csv", help="iCartoonFace boxes (image,x1,y1,x2,y2); default: YOLO labels")
     d.add_argument("--labels", help="YOLO label folder (default: the images path with images -> labels)")
-    d.add_argument("--detector", action="append",
-                   help="animeface | torch:CHECKPOINT | onnx:MODEL | yolo_onnx:MODEL (repeat to compare; default: the configured one)")
-    d.add_argument("--threshold", type=float, default=None, help="operating score threshold (default: detector.threshold)")
+    d.add_argument(
+        "--detector",
+        action="append",
+        help="animeface | torch:CHECKPOINT | onnx:MODEL | yolo_onnx:MODEL (repeat to compare; default: the configured one)",
+    )
+    d.add_argument(
+        "--threshold", type=float, default=None, help="operating score threshold (default: detector.threshold)"
+    )
     d.add_argument("--min-score", type=float, default=0.05, help="lowest score kept for the AP curves")
     d.add_argument("--min-size", type=int, default=None, help="override detector.min_size (smallest face side kept)")
     d.add_argument("--limit", type=int, default=None, help="evaluate a seeded random subset of this many pictures")

@@ -18,6 +18,7 @@ from ..client import Kaobot
 from ..errors import NotAllowed
 from ..guards import guild_scope, require_admin
 from ..replies import identifications_reply
+from ..review_views import AnsweredPicture, answered, correction_view
 from ..sources import message_sources
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ class Watch(commands.Cog):
             return  # no usable picture: stay quiet
         scope = str(message.guild.id)
         found: list[tuple[str, Identification | str]] = []
+        pictures: list[AnsweredPicture] = []
         for number, source in enumerate(sources, start=1):
             try:
                 async with services.queue.slot():
@@ -85,10 +87,17 @@ class Watch(commands.Cog):
                 log.info("watched channel %s: skipped a picture: %s", message.channel.id, exc)
                 continue
             if any(f.name is not None and f.similarity >= self.threshold for f in result.faces):
-                found.append(("Who is this?" if len(sources) == 1 else f"Picture {number}", result))
+                title = "Who is this?" if len(sources) == 1 else f"Picture {number}"
+                found.append((title, result))
+                if services.review is not None:
+                    pictures.append(await answered(services.review, title, result))
         if found:
             reply = identifications_reply(found, limit=message.guild.filesize_limit)
-            await message.reply(**reply.send_kwargs(), mention_author=False)
+            view = correction_view(services.review, scope, pictures, link=message.jump_url)
+            extra = {} if view is None else {"view": view}
+            sent = await message.reply(**reply.send_kwargs(), mention_author=False, **extra)
+            if view is not None:
+                view.message = sent
 
 
 async def setup(bot: Kaobot) -> None:

@@ -15,6 +15,7 @@ from ..client import Kaobot
 from ..errors import DownloadFailed, user_message
 from ..guards import guild_scope
 from ..replies import identification_reply, identifications_reply
+from ..review_views import AnsweredPicture, CorrectionView, answered, correction_view
 from ..sources import attachment_source, message_sources
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,8 @@ class Whois(commands.Cog):
             data = await services.fetcher.fetch(source.url)
             result = await services.recognizer.identify(data, scope, top_k)
         reply = identification_reply(result, limit=interaction.filesize_limit, candidates=top_k is not None)
-        await interaction.followup.send(**reply.send_kwargs())
+        pictures = [await answered(services.review, "Who is this?", result)] if services.review else []
+        await send_answer(interaction, reply, correction_view(services.review, scope, pictures))
 
     async def who_is_this(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """The context menu: the message's first few image attachments and embedded images."""
@@ -63,20 +65,33 @@ class Whois(commands.Cog):
         services.cooldowns.hit(interaction.user.id)
         results: list[tuple[str, Identification | str]] = []
         failures: list[Exception] = []
+        pictures: list[AnsweredPicture] = []
         async with services.queue.slot():
             await interaction.response.defer(thinking=True)
             for number, source in enumerate(sources, start=1):
                 title = "Who is this?" if len(sources) == 1 else f"Picture {number}"
                 try:
                     data = await services.fetcher.fetch(source.url)
-                    results.append((title, await services.recognizer.identify(data, scope)))
+                    result = await services.recognizer.identify(data, scope)
+                    results.append((title, result))
+                    if services.review is not None:
+                        pictures.append(await answered(services.review, title, result))
                 except (BadImage, DownloadFailed) as exc:
                     failures.append(exc)
                     results.append((title, user_message(exc)))
         if len(failures) == len(sources):
             raise failures[0]
         reply = identifications_reply(results, limit=interaction.filesize_limit)
+        view = correction_view(services.review, scope, pictures, link=getattr(message, "jump_url", None))
+        await send_answer(interaction, reply, view)
+
+
+async def send_answer(interaction: discord.Interaction, reply, view: CorrectionView | None) -> None:
+    """The answer, with the "Correct a name" button when there is one (it goes away after a while)."""
+    if view is None:
         await interaction.followup.send(**reply.send_kwargs())
+        return
+    view.message = await interaction.followup.send(**reply.send_kwargs(), view=view, wait=True)
 
 
 async def setup(bot: Kaobot) -> None:

@@ -11,6 +11,7 @@ import pytest
 from bot.client import Kaobot, Services
 from bot.fetch import ImageFetcher
 from bot.limits import Cooldowns, WorkQueue
+from bot.runner import review_desk
 from bot.watchlist import WatchList
 from recognition import Settings, build_recognizer
 
@@ -47,13 +48,15 @@ class BotFactory:
     async def start(self, queue_capacity: int = 8, cooldown_uses: int = 100) -> Kaobot:
         if self.session is None:
             self.session = aiohttp.ClientSession()
+        recognizer = build_recognizer(self.settings, batching=True)
         services = Services(
             settings=self.settings,
-            recognizer=build_recognizer(self.settings, batching=True),
+            recognizer=recognizer,
             fetcher=local_fetcher(self.session, self.settings),
             watchlist=await WatchList.open(self.settings.bot_state_path),
             queue=WorkQueue(queue_capacity),
             cooldowns=Cooldowns(cooldown_uses, 60.0),
+            review=review_desk(self.settings, recognizer),
         )
         bot = Kaobot(services)
         await bot.setup_hook()  # loads the cogs, as after login

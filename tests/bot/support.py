@@ -157,7 +157,7 @@ def text_channel(channel_id: int = CHANNEL, guild_id: int = GUILD_A) -> MagicMoc
 class Sent:
     """One thing the bot sent through an interaction."""
 
-    via: str  # "response", "followup" or "edit"
+    via: str  # "response", "followup", "edit" or "modal"
     kwargs: dict[str, Any]
 
     @property
@@ -229,6 +229,7 @@ def fake_interaction(
     response.defer.side_effect = responder("defer")
     response.send_message.side_effect = responder("response")
     response.edit_message.side_effect = responder("edit")
+    response.send_modal.side_effect = responder("modal")
     response.is_done.side_effect = lambda: fake.done
     inter.response = response
 
@@ -271,6 +272,27 @@ async def click(view: discord.ui.View, label: str, fake: FakeInteraction) -> Non
         await view.on_error(fake.interaction, exc, item)
 
 
+async def submit(modal: discord.ui.Modal, fake: FakeInteraction, **values: Any) -> None:
+    """Submit a modal as discord.py does when Discord sends the form back: its components come as
+    Discord's payload (`values` by the attribute name of each select or text input: a list of
+    option values, or the typed text), then interaction_check, on_submit, on_error."""
+    discord.ui.Modal.to_dict(modal)  # what would be sent to Discord must serialise
+    components = []
+    for attr, value in values.items():
+        item = getattr(modal, attr)
+        if isinstance(item, discord.ui.TextInput):
+            component = {"type": 4, "custom_id": item.custom_id, "value": value}
+        else:
+            component = {"type": 3, "custom_id": item.custom_id, "values": list(value)}
+        components.append({"type": 18, "component": component})
+    modal._refresh(fake.interaction, components, {})
+    try:
+        if await modal.interaction_check(fake.interaction):
+            await modal.on_submit(fake.interaction)
+    except Exception as exc:
+        await modal.on_error(fake.interaction, exc)
+
+
 def fake_message(
     attachments: list[discord.Attachment] = (),
     embeds: list[discord.Embed] = (),
@@ -287,6 +309,8 @@ def fake_message(
     message.guild = guild(guild_id) if guild_id is not None else None
     message.channel = text_channel(channel_id, guild_id or 0)
     message.reply = AsyncMock()
+    message.id = next(_ids)
+    message.jump_url = f"https://discord.com/channels/{guild_id or '@me'}/{channel_id}/{message.id}"
     return message
 
 

@@ -120,7 +120,7 @@ async def test_sigterm_shuts_down_cleanly(monkeypatch, settings, caplog, alice_p
         task = asyncio.create_task(run_bot(settings, TOKEN))
         await asyncio.wait_for(fake.connected.wait(), 20)
         bot = fake.client
-        assert set(bot.cogs) == {"Whois", "Enroll", "Admin", "Watch", "Owner"}  # setup_hook ran after login
+        assert set(bot.cogs) == {"Whois", "Enroll", "Admin", "Watch", "Review", "Owner"}  # setup_hook ran after login
         result = await bot.services.recognizer.identify(alice_png, str(GUILD_A))  # starts the inference worker
         assert len(result.faces) == 1
         assert [t for t in threading.enumerate() if t.name.startswith("kaobot-infer")]
@@ -144,15 +144,15 @@ async def test_sync_flag_registers_every_command_once_after_login(monkeypatch, s
         os.kill(os.getpid(), signal.SIGTERM)
         await asyncio.wait_for(task, 20)
     by_name = {c["name"]: c for c in fake.synced}
-    assert set(by_name) == {"whois", "enroll", "forget", "rename", "characters", "watch", "Who is this?"}
+    assert set(by_name) == {"whois", "enroll", "forget", "rename", "characters", "watch", "review", "Who is this?"}
     assert by_name["Who is this?"]["type"] == discord.AppCommandType.message.value
     manage_guild = discord.Permissions(manage_guild=True).value  # a hint; the cogs check rights themselves
     hinted = {name for name, c in by_name.items() if c.get("default_member_permissions") == manage_guild}
-    assert hinted == {"enroll", "forget", "rename", "watch"}
+    assert hinted == {"enroll", "forget", "rename", "watch", "review"}
     assert all(c["contexts"] == [0] for c in fake.synced)  # 0: guild; no DMs, no private channels
     watch_state = next(o for o in by_name["watch"]["options"] if o["name"] == "state")
     assert [c["value"] for c in watch_state["choices"]] == ["on", "off"]
-    assert f"synced 7 command(s) to {GUILD_A}" in [r.getMessage() for r in caplog.records]
+    assert f"synced 8 command(s) to {GUILD_A}" in [r.getMessage() for r in caplog.records]
 
 
 async def test_start_warns_when_the_gallery_needs_reembedding(monkeypatch, settings, caplog, alice_png):
