@@ -88,12 +88,17 @@ def pipelines(tmp: Path) -> list[pl.Pipeline]:
 
     return [
         _pipeline(
-            "kaobot default (shipped FCOS-MobileNetV3 + head ⊕ baseline)",
+            "kaobot default (shipped FCOS-MobileNetV3 + EfficientNet-Lite0 ⊕ head ⊕ baseline)",
             DetectorSettings(device="cpu"),
             EmbedderSettings(device="cpu"),
         ),
         _pipeline(
-            "previous default (animeface + baseline)",
+            "previous default (shipped FCOS-MobileNetV3 + head ⊕ baseline)",
+            DetectorSettings(device="cpu"),
+            EmbedderSettings(backend="projected", device="cpu"),
+        ),
+        _pipeline(
+            "default before 2026-11-28 (animeface + baseline)",
             DetectorSettings(backend="animeface"),
             EmbedderSettings(backend="baseline"),
         ),
@@ -159,6 +164,8 @@ async def bench_pipelines(args: argparse.Namespace, reps: int, parts: set[str]) 
     # BLAS on one thread, as `build_recognizer` serves (recognition.device.single_threaded_blas).
     with tempfile.TemporaryDirectory() as tmp, threadpool_limits(limits=1, user_api="blas"):
         pipes = pipelines(Path(tmp))
+        if args.pipeline:
+            pipes = [p for p in pipes if any(word in p.name for word in args.pipeline)]
 
         rows = []
         for p in pipes if "latency" in parts else []:
@@ -300,6 +307,8 @@ def register(sub, add_common) -> None:
     p.add_argument("--reps", type=int, default=10, help="timed runs per picture")
     p.add_argument("--ann-1m", action="store_true", help="also build an HNSW graph of 1M faces (long)")
     p.add_argument("--only", nargs="+", choices=PARTS, help="run only these parts")
+    p.add_argument("--pipeline", action="append",
+                   help="latency and throughput: only the pipelines whose name contains this (repeat for several)")
     p.add_argument("--sizes", type=int, nargs="+", help="gallery sizes for the search part (default 10k 100k 1M)")
     p.add_argument("--out", default=str(DOC), help="Markdown file to update")
     p.add_argument("--no-write", action="store_true", help="print only")
