@@ -49,6 +49,8 @@ class RecognitionSettings:
     threshold: float = 0.655
     top_k: int = 3
     max_faces: int = 20
+    one_name_per_picture: bool = True  # a character names at most one face per picture (false: twins, clones)
+    enroll_min_score: float = 0.55  # enrolment passes over faces the detector scored below this
 
 
 @dataclass
