@@ -247,8 +247,7 @@ def choose_enrolment_face(faces: Sequence[Face], min_score: float) -> int:
         best = max(f.score for f in faces)
         what = "the only face I found is" if len(faces) == 1 else f"all {len(faces)} faces I found are"
         raise DoubtfulFace(
-            f"{what} doubtful (detection score {best:.2f}, below {min_score:.2f}), so nothing was enrolled; "
-            "choose it by its number to enrol it anyway, or use a clearer picture"
+            f"{what} doubtful (detection score {best:.2f}, below {min_score:.2f}), so nothing was enrolled"
         )
     return max(confident, key=lambda i: faces[i].score * faces[i].area**0.5)
 

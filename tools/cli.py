@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from recognition import KaobotError, Settings, build_recognizer, load_settings
+from recognition import DoubtfulFace, KaobotError, Settings, build_recognizer, load_settings
 from recognition.gallery import GLOBAL_SCOPE
 
 log = logging.getLogger("kaobot")
@@ -131,7 +131,10 @@ def cmd_enroll(args: argparse.Namespace) -> int:
         recognizer = build_recognizer(_settings(args))
         async with recognizer.gallery:
             for index, path in enumerate(args.images, start=1):
-                e = await recognizer.enroll(args.name, _read(path), args.scope, args.face)
+                try:
+                    e = await recognizer.enroll(args.name, _read(path), args.scope, args.face)
+                except DoubtfulFace as exc:
+                    raise DoubtfulFace(f"{path}: {exc}; to enrol it anyway, give its number with --face") from None
                 print(
                     f"enrolled face {e.face_number} of {e.faces_in_picture} in {path} as {e.name!r} "
                     f"(box={list(e.box)}, detection score {e.detection_score:.2f})"

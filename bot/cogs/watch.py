@@ -74,6 +74,7 @@ class Watch(commands.Cog):
             return  # no usable picture: stay quiet
         scope = str(message.guild.id)
         found: list[tuple[str, Identification | str]] = []
+        hidden = any(source.spoiler for source in sources)
         for number, source in enumerate(sources, start=1):
             try:
                 async with services.queue.slot():
@@ -88,7 +89,7 @@ class Watch(commands.Cog):
             if any(f.name is not None and f.similarity >= self.threshold for f in result.faces):
                 found.append(("Who is this?" if len(sources) == 1 else f"Picture {number}", result))
         if found:
-            reply = identifications_reply(found, limit=message.guild.filesize_limit)
+            reply = identifications_reply(found, limit=message.guild.filesize_limit, hidden=hidden)
             await message.reply(**reply.send_kwargs(), mention_author=False)
 
 
