@@ -5,6 +5,7 @@ Nothing here knows about Discord.
 
 from __future__ import annotations
 
+import sys
 from concurrent.futures import Executor
 
 from .config import Settings, load_settings
@@ -60,14 +61,16 @@ def build_recognizer(
     `inference.*`) instead of `executor`; `Recognizer.close()` stops it.
     """
     from .detect import build_detector
-    from .device import single_threaded_blas
+    from .device import apply_torch_threads, configure_threads
     from .embed import build_embedder
     from .gallery import open_gallery
 
-    single_threaded_blas()
+    configure_threads(settings.inference.compute_threads)
     limits = ImageLimits(max_bytes=settings.limits.max_bytes, max_pixels=settings.limits.max_pixels)
     detector = build_detector(settings.detector)
     embedder = build_embedder(settings.embedder)
+    if "torch" in sys.modules:
+        apply_torch_threads()
     worker = (
         InferenceWorker(
             detector,

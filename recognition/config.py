@@ -79,6 +79,7 @@ class ElasticsearchSettings:
 @dataclass
 class InferenceSettings:
     threads: int = 1
+    compute_threads: int = 1  # torch / ONNX Runtime intra-op threads per analysis; 0: one per core
     processes: int = 0
     max_batch: int = 8
     max_wait_ms: float = 5.0

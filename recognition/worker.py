@@ -17,6 +17,7 @@ import asyncio
 import logging
 import math
 import multiprocessing
+import sys
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -45,15 +46,14 @@ _CHILD: tuple | None = None  # (detector, embedder, limits, max_faces) inside a 
 
 def _child_init(detector: DetectorSettings, embedder: EmbedderSettings, limits: ImageLimits, max_faces: int) -> None:
     global _CHILD
-    import torch
-
     from .detect import build_detector
-    from .device import single_threaded_blas
+    from .device import apply_torch_threads, configure_threads
     from .embed import build_embedder
 
-    torch.set_num_threads(1)  # one core per process
-    single_threaded_blas()
+    configure_threads(1)  # one core per process
     _CHILD = (build_detector(detector), build_embedder(embedder), limits, max_faces)
+    if "torch" in sys.modules:
+        apply_torch_threads()
 
 
 def _child_ready() -> bool:
