@@ -46,11 +46,11 @@ def configure_threads(threads: int = 1) -> int:
     """Choose the threads of inference (setting `inference.compute_threads`); call before building
     models, and `apply_torch_threads()` after (torch is imported only by the backends that need it).
 
-    Default 1: beside another busy process on a small shared server, several torch threads per
-    picture fight for the cores and each waits for the slowest (on 2 cores beside one spinning
-    process, the default /whois went from 68 ms to ~500 ms p50 with torch's default of one thread
-    per core; docs/benchmarks.md "Beside a busy neighbour"); parallelism comes from the inference
-    worker's consumers (`inference.threads`, `inference.processes`) instead. 0: one per core.
+    Default 1: beside other busy processes on a small shared server, several torch threads per
+    picture fight for the cores and each waits for the slowest (2 cores at load average 9-13: the
+    default /whois took 4.1 s p50 with torch's one thread per core, 0.57 s with one thread;
+    docs/benchmarks.md "Beside a busy neighbour"); parallelism comes from the inference worker's
+    consumers (`inference.threads`, `inference.processes`) instead. 0: one per core.
     numpy's BLAS always runs on the calling thread (`single_threaded_blas`)."""
     global _threads
     _threads = threads if threads > 0 else (os.cpu_count() or 1)

@@ -68,7 +68,7 @@ def test_48mp_jpeg_and_16_bit_pngs_after_enrolling_the_example(kaobot, pictures,
     assert [d["image"] for d in docs] == [str(pictures[k]) for k in ("48mp", "rgb16", "grey16")]
     phone, rgb16, grey16 = docs
     assert [f["name"] for f in phone["faces"]] == ["Alice"]
-    assert phone["faces"][0]["box"][2] > 2000  # in the 8000×6000 picture's pixels (scaled back)
+    assert phone["faces"][0]["box"][2] > 2000  # in the pixels of the picture scaled to 40 MP (7302×5477)
     assert [f["name"] for f in rgb16["faces"]] == ["Alice"]
     # The grey picture used to decode as a white page ({"faces": []}); now its face is found where it
     # is. (The default embedder matches by colour, so a grey Alice is not named: a limit of the model.)

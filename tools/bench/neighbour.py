@@ -67,7 +67,7 @@ async def neighbour_section(pipes: list[pl.Pipeline], reps: int) -> str:
         (pipes[0], cores, f"{cores} (torch's default)"),
         (pipes[1], 1, "1"),
     ]
-    load_before = os.getloadavg()[0]
+    machine = report.machine()  # with the load average at the start
     results: dict[tuple[int, str | None], tuple[float, float]] = {}
     for kind in (None, *NEIGHBOURS):
         proc = start_neighbour(kind) if kind else None
@@ -96,8 +96,9 @@ async def neighbour_section(pipes: list[pl.Pipeline], reps: int) -> str:
         rows.append([pipe.name, label, *cells])
     return (
         f"`kaobot bench --neighbour` ({reps} runs after one warm-up; p50 / p95 ms of decode + detect + embed + "
-        f"search, 1024×1024, 3 faces, a {pl.GALLERY_FACES}-face SQLite gallery; {report.machine()}; load average "
-        f"{os.getloadavg()[0]:.1f} at the end, {load_before:.1f} at the start). Neighbours, started by the bench "
+        f"search, 1024×1024, 3 faces, a {pl.GALLERY_FACES}-face SQLite gallery; {machine}, "
+        f"{os.getloadavg()[0]:.1f} at the end). The load average counts everything else the machine runs: "
+        "above the number of cores, \"quiet\" is itself beside busy neighbours. Neighbours started by the bench "
         "beside the measurement: **mild**, one spinning Python process (one core); **heavy**, one process "
         "multiplying float32 matrices on torch's default threads (every core). In brackets: p50 beside the "
         'neighbour ÷ p50 quiet. "Threads": torch\'s intra-op threads (`inference.compute_threads`; inter-op 1).\n\n'
@@ -146,7 +147,7 @@ def cold_section() -> str:
     examples = ROOT / "examples"
     pictures = [str(examples / n) for n in ("alice-2.png", "bella.png", "pair.png")]
     rows = []
-    load_before = os.getloadavg()[0]
+    machine = report.machine()  # with the load average at the start
     with tempfile.TemporaryDirectory() as tmp:
         data = str(Path(tmp) / "data")
         animeface = Path(tmp) / "animeface.yaml"
@@ -173,9 +174,9 @@ def cold_section() -> str:
     steps = ", ".join(f"{n} {s:.2f} s" for n, s in zip(names, doc["steps"]))
     memory = doc["memory"]
     return (
-        f"`kaobot bench --cold`: fresh processes as a user starts them (one run each; {report.machine()}, load "
-        f"average {load_before:.1f} at the start: the machine is shared, so these times are longer than on an "
-        "idle one). Wall time and peak resident memory (RSS) of the whole process.\n\n"
+        f"`kaobot bench --cold`: fresh processes as a user starts them (one run each; {machine}, "
+        f"{os.getloadavg()[0]:.1f} at the end: above the number of cores the times are longer than on an idle "
+        "machine). Wall time and peak resident memory (RSS) of the whole process.\n\n"
         + report.table(["command", "wall s", "peak RSS MiB"], rows)
         + f"\n\nOne cold start of the default pipeline, step by step: {steps}. Memory at its end: "
         f"peak {memory['VmHWM']:.0f} MiB, of which {memory['RssFile']:.0f} MiB are mapped library files "
