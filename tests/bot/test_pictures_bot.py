@@ -159,3 +159,16 @@ async def test_one_name_per_character_in_a_reply(alice_known, cdn):
     (embed,) = fake.last.kwargs["embeds"]
     assert embed.description.count("**Alice**") == 1
     assert embed.description.count("unknown") == 1
+
+
+async def test_watched_channel_spoiler_gets_a_hidden_reply(alice_known, cdn, alice_png):
+    from .support import text_channel
+
+    await invoke(alice_known, alice_known.get_cog("Watch").watch, admin_interaction(), text_channel(), "on")
+    message = fake_message([attachment(cdn.put("SPOILER_a.png", alice_png), "SPOILER_a.png")])
+    await alice_known.get_cog("Watch").on_message(message)
+    message.reply.assert_awaited_once()
+    kwargs = message.reply.await_args.kwargs
+    assert kwargs["content"] == SPOILER_NOTE
+    assert kwargs["embeds"][0].description.startswith("**1** · ||**Alice**")
+    assert [f.filename[:8] for f in kwargs["files"]] == ["SPOILER_"]
