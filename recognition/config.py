@@ -46,7 +46,7 @@ class EmbedderSettings:
 
 @dataclass
 class RecognitionSettings:
-    threshold: float = 0.655
+    threshold: float | None = None  # null: the embedder's own (its model file's), else DEFAULT_THRESHOLD
     top_k: int = 3
     max_faces: int = 20
     one_name_per_picture: bool = True  # a character names at most one face per picture (false: twins, clones)

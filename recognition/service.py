@@ -19,6 +19,7 @@ from .annotate import draw_numbered_boxes
 from .config import RecognitionSettings
 from .detect import Detector
 from .embed import Embedder
+from .embed.base import model_threshold
 from .errors import DoubtfulFace, DuplicateEnrollment, NoFaceFound
 from .faces import Box, Face
 from .gallery import Candidate, CharacterInfo, FaceRecord, Gallery, clean_name
@@ -126,6 +127,13 @@ class Recognizer:
     def model_id(self) -> str:
         return self.embedder.model_id
 
+    @property
+    def threshold(self) -> float:
+        """Similarity below which a face is "unknown": `recognition.threshold` when set, else the
+        threshold the embedder's model file carries."""
+        configured = self.settings.threshold
+        return model_threshold(self.embedder) if configured is None else configured
+
     # -- CPU work (thread-safe, blocking) -------------------------------------------------------
     def analyse(self, data: bytes, embed: bool = True) -> Analysis:
         """Decode, detect (at most `max_faces`, the largest) and embed. Blocking."""
@@ -155,7 +163,7 @@ class Recognizer:
         """Search the gallery for the faces of an analysed picture."""
         k = max(1, top_k or self.settings.top_k)
         hits = await self.gallery.search(analysis.vectors, scope, self.model_id, k) if analysis.faces else []
-        names = assign_names(hits, self.settings.threshold, self.settings.one_name_per_picture)
+        names = assign_names(hits, self.threshold, self.settings.one_name_per_picture)
         results = []
         for number, (face, candidates, name) in enumerate(zip(analysis.faces, hits, names), start=1):
             chosen = next((c for c in candidates if c.name == name), None)

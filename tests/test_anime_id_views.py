@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from recognition.config import Settings
+from recognition.embed.baseline import BaselineEmbedder
 from tools.cli import main
 from tools.eval_cli import parse_embedder_spec
 
@@ -72,6 +72,29 @@ def test_eval_recognition_compares_embedders_on_the_same_pictures(tmp_path, caps
     report = json.loads(capsys.readouterr().out)
     first, second = report["embedders"]
     assert first["embedder"] == second["embedder"] and first["closed_set"] == second["closed_set"]
-    assert first["open_set"]["1-shot"]["at_configured_threshold"]["threshold"] == Settings().recognition.threshold
+    assert first["open_set"]["1-shot"]["at_configured_threshold"]["threshold"] == BaselineEmbedder.threshold
     assert second["open_set"]["1-shot"]["at_configured_threshold"]["threshold"] == 0.9
     assert first["probe_images"] == 12 and first["closed_set"]["1-shot"]["characters"] == 4
+
+
+def test_eval_recognition_runs_several_sets_in_one_run(tmp_path, capsys):
+    """`--gallery A --probes A' --gallery B --probes B'`: one report per set, every embedder on each."""
+    first = _fake_anime_id(tmp_path / "one", {c: ("heldout", 8) for c in "abc"})
+    second = _fake_anime_id(tmp_path / "two", {c: ("heldout", 6) for c in "wxyz"})
+    for root in (first, second):
+        assert main(["data", "anime-id-views", "--root", str(root), "--out", str(root / "views")]) == 0
+    config = tmp_path / "k.yaml"
+    config.write_text(f"data_dir: {tmp_path / 'data'}\n")
+    capsys.readouterr()
+    views = [str(r / "views/heldout") for r in (first, second)]
+    assert main(["eval", "recognition", "--gallery", f"{views[0]}/gallery", "--probes", f"{views[0]}/probes",
+                 "--gallery", f"{views[1]}/gallery", "--probes", f"{views[1]}/probes", "--embedder", "baseline",
+                 "--embedder", "baseline@0.9", "--shots", "1", "--seeds", "1", "--quiet", "--config", str(config)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [s["gallery"] for s in report["sets"]] == [f"{views[0]}/gallery", f"{views[1]}/gallery"]
+    assert [len(s["embedders"]) for s in report["sets"]] == [2, 2]
+    assert [s["embedders"][0]["closed_set"]["1-shot"]["characters"] for s in report["sets"]] == [3, 4]
+    assert report["sets"][0]["embedders"][0]["embed_ms_per_face"] > 0
+    assert main(["eval", "recognition", "--gallery", f"{views[0]}/gallery", "--probes", f"{views[0]}/probes",
+                 "--gallery", f"{views[1]}/gallery", "--config", str(config)]) != 0
+    assert "as many --probes" in capsys.readouterr().err

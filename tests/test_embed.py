@@ -136,3 +136,22 @@ def test_resnet_architecture_builds():
     net = build_embedding_net("resnet", dim=64, depth=18).eval()
     with torch.no_grad():
         assert net(torch.zeros(2, 3, 64, 64)).shape == (2, 64)
+
+
+def test_test_time_flip_adds_the_mirrored_crop(tmp_path):
+    """`meta["flip"]`: the embedding of a crop is that of the crop plus its mirror image, so a face and
+    its mirror get the same vector."""
+    path = tmp_path / "emb.pt"
+    _write_embedder(path)
+    payload = torch.load(path, weights_only=True)
+    payload["meta"]["flip"] = True
+    torch.save(payload, tmp_path / "flip.pt")
+    plain, flipped = TorchEmbedder(path, device="cpu"), TorchEmbedder(tmp_path / "flip.pt", device="cpu")
+    rng = np.random.default_rng(3)
+    crop = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    mirror = np.ascontiguousarray(crop[:, ::-1])
+    a, b = flipped.embed_crops([crop, mirror])
+    assert np.allclose(a, b, atol=1e-5)
+    expected = plain.embed_crops([crop])[0] + plain.embed_crops([mirror])[0]
+    assert np.allclose(a, expected / np.linalg.norm(expected), atol=1e-5)
+    assert not np.allclose(plain.embed_crops([crop])[0], a, atol=1e-3)

@@ -115,7 +115,7 @@ async def test_one_alice_per_picture_by_default(recognizer, alice_png, bella_png
     assert other.candidates[0].name == "Alice"  # it did look most like Alice too
     assert named.similarity >= other.candidates[0].similarity
     if other.name is not None:  # its next candidate, only when above the threshold
-        assert other.match.name == other.name and other.similarity >= recognizer.settings.threshold
+        assert other.match.name == other.name and other.similarity >= recognizer.threshold
     else:
         assert other.match is None
 

@@ -393,7 +393,7 @@ async def test_recognizer_on_elasticsearch(es_server, settings, alice_png, alice
         result = await recognizer.identify(pair_png, "guild-1")
         assert [f.name for f in result.faces] == ["Alice", "Bella"]
         (face,) = (await recognizer.identify(alice_png_2, "guild-1")).faces
-        assert face.name == "Alice" and face.similarity >= settings.recognition.threshold
+        assert face.name == "Alice" and face.similarity >= recognizer.threshold
         assert (await recognizer.identify(alice_png_2, "guild-2")).faces[0].name is None
         (stored,) = [r async for batch in recognizer.gallery.records("guild-1") for r in batch if r.name == "Alice"]
         assert stored.crop is not None and stored.model_id == recognizer.model_id

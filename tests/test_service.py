@@ -16,7 +16,7 @@ async def test_enroll_then_identify(recognizer, alice_png, alice_png_2, bella_pn
     result = await recognizer.identify(alice_png_2, "guild-1")
     (face,) = result.faces
     assert face.name == "Alice"
-    assert face.similarity >= recognizer.settings.threshold
+    assert face.similarity >= recognizer.threshold
     assert [c.name for c in face.candidates] == ["Alice", "Bella"]
     assert face.detection_score > 0.5
     x1, y1, x2, y2 = face.box
@@ -27,7 +27,7 @@ async def test_unknown_below_threshold(recognizer, alice_png):
     await recognizer.enroll("Alice", alice_png, "g")
     (face,) = (await recognizer.identify(png([(200, 200, 170, CARLA)]), "g")).faces
     assert face.name is None
-    assert face.similarity is not None and face.similarity < recognizer.settings.threshold
+    assert face.similarity is not None and face.similarity < recognizer.threshold
     assert face.candidates[0].name == "Alice"
 
 

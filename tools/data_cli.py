@@ -110,8 +110,8 @@ def register(sub, add_common) -> None:
     s.add_argument("--recognition", action="store_true", help="only the recognition set (default: both)")
     s.set_defaults(func=cmd_synth)
 
-    v = kinds.add_parser("anime-id-views", help="anime-id train / heldout (gallery, probes) folders of symlinks")
-    v.add_argument("--root", required=True, help="the anime-id folder (holds characters.csv)")
+    v = kinds.add_parser("anime-id-views", help="anime-id or kancolle-faces train / heldout (gallery, probes) folders of symlinks")
+    v.add_argument("--root", required=True, help="the anime-id folder (characters.csv) or the kancolle-faces folder (images.csv)")
     v.add_argument("--out", required=True, help="output folder, e.g. runs/anime-id (never inside the data)")
     v.add_argument("--gallery-fraction", type=float, default=0.5, help="share of a heldout character's images enrolled")
     v.add_argument("--min-gallery", type=int, default=5, help="gallery images per heldout character, at least")

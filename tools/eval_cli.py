@@ -47,6 +47,8 @@ def _recognition_report(gallery, probes, embedder_id: str, threshold: float, arg
         "gallery_images": len(gallery.labels),
         "probe_images": len(probes.labels),
         "face_found": float(np.mean(np.concatenate([gallery.detected, probes.detected]))),
+        "embed_ms_per_face": round(1000 * (gallery.embed_seconds + probes.embed_seconds)
+                                   / max(1, len(gallery.labels) + len(probes.labels)), 2),
         "closed_set": {},
         "open_set": {},
     }
@@ -70,11 +72,13 @@ def cmd_eval_recognition(args: argparse.Namespace) -> int:
 
     from recognition.detect import build_detector
     from recognition.embed import build_embedder
-    from training import recognition_eval as ev
+    from recognition.embed.base import model_threshold
 
     settings = load_settings(args.config, args.data_dir)
+    if len(args.gallery) != len(args.probes):
+        raise ValueError("give as many --probes as --gallery folders (one pair per set)")
     detector = build_detector(settings.detector)
-    if args.embedder and len(args.embedder) > 1:
+    if (args.embedder and len(args.embedder) > 1) or len(args.gallery) > 1:
         detector = _CachedDetector(detector)
     runs = []
     for spec in args.embedder or [None]:
@@ -84,16 +88,32 @@ def cmd_eval_recognition(args: argparse.Namespace) -> int:
             backend, checkpoint, spec_threshold = parse_embedder_spec(spec)
             embedder_settings = dataclasses.replace(settings.embedder, backend=backend, checkpoint=checkpoint)
             threshold = spec_threshold if spec_threshold is not None else threshold
-        runs.append((build_embedder(embedder_settings), threshold))
+        embedder = build_embedder(embedder_settings)
+        runs.append((embedder, model_threshold(embedder) if threshold is None else threshold))
+    sets = [_recognition_set(args, gallery_dir, probes_dir, detector, runs)
+            for gallery_dir, probes_dir in zip(args.gallery, args.probes)]
+    final = sets[0] if len(sets) == 1 else {"sets": sets}
+    text = json.dumps(final, indent=2)
+    if args.json:
+        Path(args.json).write_text(text + "\n", encoding="utf-8")
+    print(text)
+    return 0
+
+
+def _recognition_set(args: argparse.Namespace, gallery_dir: str, probes_dir: str, detector, runs) -> dict:
+    """The reports of every embedder on one gallery/probe pair of folders (the same detections)."""
+    from training import recognition_eval as ev
+
     reports = []
     for embedder, threshold in runs:
-        gallery = ev.embed_images(ev.list_labelled_images(args.gallery), detector, embedder, progress=not args.quiet)
-        probes = ev.embed_images(ev.list_labelled_images(args.probes), detector, embedder, progress=not args.quiet)
+        gallery = ev.embed_images(ev.list_labelled_images(gallery_dir), detector, embedder, progress=not args.quiet)
+        probes = ev.embed_images(ev.list_labelled_images(probes_dir), detector, embedder, progress=not args.quiet)
         report = {"detector": detector.model_id, **_recognition_report(gallery, probes, embedder.model_id, threshold, args)}
         if args.plots:
             from training.plots import plot_open_set, plot_roc
 
-            out = Path(args.plots) / (embedder.model_id if args.embedder else "")
+            out = Path(args.plots) / (Path(gallery_dir).parent.name if len(args.gallery) > 1 else "") / (
+                embedder.model_id if args.embedder else "")
             out.mkdir(parents=True, exist_ok=True)
             fpr, tpr, _ = ev.roc(gallery, probes)
             report["plots"] = [
@@ -104,12 +124,9 @@ def cmd_eval_recognition(args: argparse.Namespace) -> int:
             for result in report["open_set"].values():
                 result.pop("curve")
         reports.append(report)
-    final = {"gallery": str(args.gallery), "probes": str(args.probes), "embedders": reports} if args.embedder else reports[0]
-    text = json.dumps(final, indent=2)
-    if args.json:
-        Path(args.json).write_text(text + "\n", encoding="utf-8")
-    print(text)
-    return 0
+    if args.embedder:
+        return {"gallery": str(gallery_dir), "probes": str(probes_dir), "embedders": reports}
+    return reports[0] | ({"gallery": str(gallery_dir), "probes": str(probes_dir)} if len(args.gallery) > 1 else {})
 
 
 def cmd_eval_detection(args: argparse.Namespace) -> int:
@@ -156,8 +173,11 @@ def register(sub, add_common) -> None:
     p = sub.add_parser("eval", help="evaluate recognition on labelled folders")
     kinds = p.add_subparsers(dest="eval_kind", required=True, metavar="KIND")
     r = kinds.add_parser("recognition", help="gallery/probe folders, one sub-folder per character")
-    r.add_argument("--gallery", required=True, help="folder of enrolment pictures (one sub-folder per character)")
-    r.add_argument("--probes", required=True, help="folder of query pictures (one sub-folder per character)")
+    r.add_argument("--gallery", required=True, action="append",
+                   help="folder of enrolment pictures (one sub-folder per character); repeat with --probes for "
+                        "several sets in one run (the report then holds a list of sets)")
+    r.add_argument("--probes", required=True, action="append",
+                   help="folder of query pictures (one sub-folder per character), one per --gallery")
     r.add_argument("--shots", type=int, nargs="+", default=[1, 5], help="enrolled pictures per character")
     r.add_argument("--seeds", type=int, default=5, help="random galleries averaged")
     r.add_argument("--unknown-fraction", type=float, default=0.5, help="share of characters left unenrolled (open set)")

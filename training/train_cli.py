@@ -11,6 +11,7 @@ TRAINERS = (  # (command, module, help)
     ("detector", "training.detector", "torchvision face detector on YOLO labels"),
     ("projection", "training.projection", "shrinkage-LDA projection of the baseline descriptor (seconds on a CPU)"),
     ("descriptor-head", "training.descriptor_head", "ArcFace-trained MLP head on the baseline descriptor (minutes on a CPU)"),
+    ("fusion", "training.fusion_choice", "fuse a trained embedder with a descriptor one, weight and threshold chosen on its validation characters"),
 )
 
 

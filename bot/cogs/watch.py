@@ -33,9 +33,8 @@ class Watch(commands.Cog):
     @property
     def threshold(self) -> float:
         """Similarity a face needs before the bot speaks in a watched channel."""
-        settings = self.services.settings
-        configured = settings.bot.watch_threshold
-        return settings.recognition.threshold if configured is None else configured
+        configured = self.services.settings.bot.watch_threshold
+        return self.services.recognizer.threshold if configured is None else configured
 
     @app_commands.command(name="watch", description="Look at every picture posted in a channel (admins)")
     @app_commands.guild_only()

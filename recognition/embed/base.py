@@ -25,6 +25,16 @@ class Embedder(Protocol):
         ...
 
 
+DEFAULT_THRESHOLD = 0.655  # for an embedder whose model names no threshold (the head ⊕ baseline's, docs/models.md)
+
+
+def model_threshold(embedder: Embedder) -> float:
+    """The similarity threshold an embedder's model file carries (calibrated on its training
+    characters), else `DEFAULT_THRESHOLD`; `recognition.threshold` overrides it."""
+    value = getattr(embedder, "threshold", None)
+    return DEFAULT_THRESHOLD if value is None else float(value)
+
+
 def check_fusion_weight(weight: float) -> float:
     """`weight` as a float, or ValueError unless 0 < weight < 1."""
     if not 0.0 < float(weight) < 1.0:

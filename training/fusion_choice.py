@@ -1,0 +1,164 @@
+"""Fuse a trained torch embedder with a descriptor embedder, weight and threshold chosen on training
+characters (`kaobot train fusion`).
+
+    kaobot train fusion --checkpoint runs/lite/best.pt --with shipped:embedder-head128-fused.pt \\
+        --output runs/lite/fused.pt
+
+The checkpoint must come from `kaobot train recognizer --val-split identities`: its `val_identities`
+are characters the network never trained on, so they can choose the fusion without touching any test
+set. Each validation picture is embedded by both embedders exactly as at inference (largest face of
+the configured detector, else the whole picture). For every weight w of the grid, half of each
+character's pictures are enrolled and the rest are probes (`training.projection.cv_scores`); the
+weight with the best mean of 1-shot and 5-shot rank-1 wins (w = 1 is the network alone, 0 the
+descriptor alone), with and without test-time flip of the network's crop (`--flip choose`). The
+threshold is the mean of the 1-shot and 5-shot open-set optima (half the
+characters unknown) of the chosen fusion — the protocol the shipped thresholds always used.
+
+The output is the torch checkpoint with `meta["fusion"] = {"with": ..., "weight": w}`, `meta["flip"]`
+and `meta["threshold"]`, served by `embedder.backend: fusion` (`recognition/embed/fusion.py`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recognition.checkpoints import load_checkpoint, save_checkpoint
+from recognition.embed.base import weighted_concat
+from recognition.embed.fusion import base_embedder
+from recognition.embed.torch_backend import TorchEmbedder
+from recognition.faces import Face
+from recognition.images import decode_image
+from training import recognition_eval as ev
+from training.datasets import detect_boxes
+from training.projection import cv_scores
+
+log = logging.getLogger(__name__)
+
+
+def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    p = parser or argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", required=True, help="best.pt of `kaobot train recognizer --val-split identities`")
+    p.add_argument("--with", dest="base", default="shipped:embedder-head128-fused.pt",
+                   help="the descriptor embedder fused with it: baseline or a projected checkpoint")
+    p.add_argument("--output", required=True, help="the fused checkpoint to write")
+    p.add_argument("--weights", type=float, nargs="+", default=[0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
+                   help="shares w of the network in the similarity tried")
+    p.add_argument("--data", nargs="+", default=None, help="the training folders (default: the checkpoint's)")
+    p.add_argument("--val-from", nargs="+", default=None,
+                   help="only the validation characters of these training folders: those the descriptor "
+                        "embedder never trained on either (the shipped head was fitted on anime-id train)")
+    p.add_argument("--flip", default="choose", help="test-time flip of the network's crop: choose (by the same "
+                   "validation) | on | off")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--half", action="store_true", help="store the weights as float16 (half the file)")
+    return p
+
+
+def validation_items(data: list[str], identities: list[str], only: list[str] | None = None) -> list[tuple[Path, str]]:
+    """(picture, label) of the validation characters, labelled as the recognizer trainer labels them;
+    with `only`, those of the folders in it."""
+    wanted, items = set(identities), []
+    keep = None if only is None else {Path(p).resolve() for p in only}
+    for root in data:
+        prefix = f"{Path(root).name}/" if len(data) > 1 else ""
+        if keep is not None and Path(root).resolve() not in keep:
+            continue
+        items += [(path, prefix + label) for path, label in ev.list_labelled_images(root) if prefix + label in wanted]
+    return items
+
+
+def embed_both(items, boxes: dict, learned, base) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(network vectors, descriptor vectors, labels) of the largest face of each picture (`boxes`,
+    from `training.datasets.detect_boxes`; the whole picture where none was found)."""
+    a, b, labels = [], [], []
+    for path, label in items:
+        image = decode_image(Path(path).read_bytes())
+        box = boxes.get(str(path))
+        face = Face(tuple(box), 1.0) if box else Face((0, 0, image.shape[1], image.shape[0]), 0.0)
+        a.append(learned.embed(image, [face])[0])
+        b.append(base.embed(image, [face])[0])
+        labels.append(label)
+    return np.array(a, np.float32), np.array(b, np.float32), np.array(labels)
+
+
+def fused(a: np.ndarray, b: np.ndarray, weight: float) -> np.ndarray:
+    if weight >= 1.0:
+        return a
+    if weight <= 0.0:
+        return b
+    return weighted_concat(a, b, weight)
+
+
+def open_set_threshold(z: np.ndarray, y: np.ndarray, seed: int) -> tuple[float, dict[str, float]]:
+    """Mean of the 1-shot and 5-shot open-set optima (half the characters unknown) on a half/half split."""
+    rng = random.Random(seed)
+    gallery, probes = [], []
+    for label in sorted(set(y)):
+        idx = list(np.flatnonzero(y == label))
+        rng.shuffle(idx)
+        half = max(1, len(idx) // 2)
+        gallery += idx[:half]
+        probes += idx[half:]
+    g = ev.EmbeddedSet(z[gallery], y[gallery], np.ones(len(gallery), bool))
+    p = ev.EmbeddedSet(z[probes], y[probes], np.ones(len(probes), bool))
+    optima = {f"{s}-shot": ev.open_set(g, p, s)["suggested_threshold"] for s in (1, 5)}
+    return float(np.mean(list(optima.values()))), optima
+
+
+def main(args: argparse.Namespace) -> dict[str, Any]:
+    from recognition import load_settings
+    from recognition.detect import build_detector
+
+    payload = load_checkpoint(args.checkpoint, kind="embedder")
+    meta = payload["meta"]
+    identities = list(meta.get("val_identities") or [])
+    if len(identities) < 4:
+        raise ValueError(f"{args.checkpoint} names {len(identities)} validation characters; train it with "
+                         "`kaobot train recognizer --val-split identities` so the fusion is chosen on unseen ones")
+    items = validation_items(args.data or list(meta["data"]), identities, args.val_from)
+    if len({label for _, label in items}) < 4:
+        raise ValueError(f"fewer than 4 validation characters in {args.val_from or 'the training folders'}")
+    learned, base = TorchEmbedder(args.checkpoint, device="cpu"), base_embedder(args.base)
+    detector = build_detector(load_settings(getattr(args, "config", None), None).detector)
+    # The recognizer run's detections (boxes.json beside the checkpoint) when the detector is the same.
+    boxes = detect_boxes([path for path, _ in items], detector, Path(args.checkpoint).parent / "boxes.json")
+    if args.flip not in ("choose", "on", "off"):
+        raise ValueError(f"unknown --flip {args.flip!r}; valid: choose, on, off")
+    flips = {"choose": (False, True), "on": (True,), "off": (False,)}[args.flip]
+    vectors = {}
+    for flip in flips:
+        learned.flip = flip
+        vectors[flip] = embed_both(items, boxes, learned, base)
+    a, b, y = vectors[flips[0]]
+    log.info("%d validation pictures of %d characters", len(y), len(set(y)))
+
+    grid = sorted({0.0, 1.0, *args.weights})
+    table = {}
+    for flip, (a, b, _) in vectors.items():
+        for w in grid:
+            row = cv_scores(fused(a, b, w), y, random.Random(args.seed))
+            table[f"w={w:g}" + (" flip" if flip else "")] = row | {"mean": (row["rank1_1shot"] + row["rank1_5shot"]) / 2}
+    candidates = [(flip, w) for flip in flips for w in grid if 0.0 < w < 1.0]
+    flip, weight = max(candidates, key=lambda fw: table[f"w={fw[1]:g}" + (" flip" if fw[0] else "")]["mean"])
+    a, b, _ = vectors[flip]
+    threshold, optima = open_set_threshold(fused(a, b, weight), y, args.seed)
+
+    fusion_meta = {**meta, "flip": flip, "fusion": {"with": args.base, "weight": weight},
+                   "threshold": round(threshold, 4),
+                   "fusion_selection": {"val_from": args.val_from, "validation_pictures": int(len(y)), "characters": len(set(y)),
+                                        "table": table, "threshold_optima": optima}}
+    model_id = payload["model_id"] + ("-flip" if flip else "")  # flipped crops give other vectors
+    save_checkpoint(args.output, kind="embedder", model_id=model_id, arch=payload["arch"],
+                    arch_kwargs=payload["arch_kwargs"], meta=fusion_meta, state_dict=payload["state_dict"],
+                    half=args.half)
+    result = {"output": str(args.output), "val_from": args.val_from, "flip": flip, "weight": weight, "threshold": round(threshold, 4),
+              "threshold_optima": optima, "table": table}
+    Path(str(args.output) + ".json").write_text(json.dumps(result, indent=1) + "\n")
+    return result
