@@ -8,6 +8,7 @@ the command tree's `on_error` and by the views' `on_error`, so every failure tak
 from __future__ import annotations
 
 import logging
+import math
 
 import discord
 from discord import app_commands
@@ -41,11 +42,24 @@ class NotAllowed(KaobotError):
 BUSY = "I'm busy with other pictures right now; please try again shortly."
 
 
+def busy_message(retry_after: float | None) -> str:
+    """"busy" with when to try again (`retry_after` seconds, rounded up to a whole second)."""
+    if retry_after is None:
+        return BUSY
+    return f"I'm busy with other pictures right now; please try again in {wait_text(retry_after)}."
+
+
+def wait_text(seconds: float) -> str:
+    """`4.2` → `5 s`, `75` → `2 min`: a wait a person can act on, never 0."""
+    seconds = max(1, math.ceil(seconds))
+    return f"{seconds} s" if seconds < 90 else f"{math.ceil(seconds / 60)} min"
+
+
 class Busy(WorkerBusy):
     """The bot's work queue is full (the inference worker's own `Busy` reads the same to users)."""
 
-    def __init__(self) -> None:
-        super().__init__(BUSY)
+    def __init__(self, retry_after: float | None = None) -> None:
+        super().__init__(busy_message(retry_after), retry_after)
 
 
 class OnCooldown(KaobotError):
@@ -53,7 +67,7 @@ class OnCooldown(KaobotError):
 
     def __init__(self, retry_after: float) -> None:
         self.retry_after = retry_after
-        super().__init__(f"Slow down a little: try again in {max(1, round(retry_after))} s.")
+        super().__init__(f"Slow down a little: try again in {wait_text(retry_after)}.")
 
 
 class BadAttachment(KaobotError):
@@ -81,7 +95,7 @@ def user_message(error: BaseException) -> str:
     if isinstance(error, GalleryUnavailable):
         return "The character gallery is not available right now; please try again in a minute."
     if isinstance(error, WorkerBusy):
-        return BUSY
+        return busy_message(error.retry_after)
     if isinstance(error, StateUnavailable):
         return "I couldn't save that setting right now; please try again in a minute."
     if isinstance(error, (ModelFileError, BackendUnavailable, ConfigError)):

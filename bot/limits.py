@@ -34,18 +34,31 @@ class Cooldowns:
 
 class WorkQueue:
     """Admits at most `capacity` jobs at once (downloading, waiting for the inference worker or
-    analysed by it); beyond that `Busy`, so requests and the bytes they hold never pile up."""
+    analysed by it); beyond that `Busy`, so requests and the bytes they hold never pile up.
 
-    def __init__(self, capacity: int) -> None:
+    `Busy.retry_after` is the moving average of how long a job held its slot (a slot frees about
+    that soon: the oldest of the running jobs started earlier); `FIRST_GUESS` before any job ended."""
+
+    FIRST_GUESS = 5.0
+
+    def __init__(self, capacity: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.capacity = max(1, capacity)
         self.active = 0
+        self.clock = clock
+        self.job_seconds: float | None = None
+
+    def retry_after(self) -> float:
+        return self.FIRST_GUESS if self.job_seconds is None else self.job_seconds
 
     @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
         if self.active >= self.capacity:
-            raise Busy()
+            raise Busy(self.retry_after())
         self.active += 1
+        started = self.clock()
         try:
             yield
         finally:
             self.active -= 1
+            held = self.clock() - started
+            self.job_seconds = held if self.job_seconds is None else 0.8 * self.job_seconds + 0.2 * held

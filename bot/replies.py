@@ -14,6 +14,7 @@ import numpy as np
 from recognition.annotate import draw_numbered_boxes
 from recognition.gallery import CharacterInfo
 from recognition.images import encode_jpeg, encode_png
+from recognition.service import CROP_SIZE as CROP_SIDE
 from recognition.service import Enrollment, FaceResult, Identification
 
 KNOWN_COLOUR = discord.Colour(0x2ECC71)
@@ -109,31 +110,46 @@ def _name(face: FaceResult) -> str:
     return text
 
 
-def face_line(face: FaceResult, candidates: bool) -> str:
-    """`**1** · **Alice** (0.98)` or `**2** · unknown`, with candidates when asked."""
-    line = f"**{face.number}** · " + (_name(face) if face.name is not None else "unknown")
+def spoiler(text: str, hidden: bool = True) -> str:
+    """`||text||` (Discord hides it until clicked) when `hidden`; `|` in the text is escaped first."""
+    return f"||{text}||" if hidden else text
+
+
+def face_line(face: FaceResult, candidates: bool, hidden: bool = False) -> str:
+    """`**1** · **Alice** (0.98)` or `**2** · unknown`, with candidates when asked; names in
+    `||…||` when `hidden` (the picture was a spoiler)."""
+    line = f"**{face.number}** · " + (spoiler(_name(face), hidden) if face.name is not None else "unknown")
     if candidates and face.candidates:
         listed = ", ".join(f"{discord.utils.escape_markdown(c.name)} {c.similarity:.2f}" for c in face.candidates)
-        line += f"\n  candidates: {listed}"
+        line += f"\n  candidates: {spoiler(listed, hidden)}"
     return line
 
 
+SPOILER_NOTE = "The picture was a spoiler: names and the numbered picture are hidden until clicked."
+
+
 def identification_reply(
-    result: Identification, *, limit: int, candidates: bool = False, title: str = "Who is this?"
+    result: Identification,
+    *,
+    limit: int,
+    candidates: bool = False,
+    title: str = "Who is this?",
+    hidden: bool = False,
 ) -> Reply:
-    """The answer to `/whois`, "Who is this?" and watched channels: one embed and the numbered picture."""
-    return _identification_parts([(title, result)], limit=limit, candidates=candidates)
+    """The answer to `/whois`, "Who is this?" and watched channels: one embed and the numbered picture.
+    `hidden` (the picture was posted as a spoiler): names in `||…||`, the picture a spoiler attachment."""
+    return _identification_parts([(title, result)], limit=limit, candidates=candidates, hidden=hidden)
 
 
 def identifications_reply(
-    results: Sequence[tuple[str, Identification | str]], *, limit: int, candidates: bool = False
+    results: Sequence[tuple[str, Identification | str]], *, limit: int, candidates: bool = False, hidden: bool = False
 ) -> Reply:
     """Several pictures in one message (up to 10 embeds); a `str` result is a per-picture failure."""
-    return _identification_parts(results, limit=limit, candidates=candidates)
+    return _identification_parts(results, limit=limit, candidates=candidates, hidden=hidden)
 
 
 def _identification_parts(
-    results: Sequence[tuple[str, Identification | str]], *, limit: int, candidates: bool
+    results: Sequence[tuple[str, Identification | str]], *, limit: int, candidates: bool, hidden: bool = False
 ) -> Reply:
     reply = Reply()
     results = results[:10]
@@ -151,14 +167,20 @@ def _identification_parts(
             embed.description = "I found no face in this picture."
             embed.colour = UNKNOWN_COLOUR
         else:
-            embed.description = fit_lines([face_line(f, candidates) for f in result.faces], budget)
+            embed.description = fit_lines([face_line(f, candidates, hidden) for f in result.faces], budget)
             embed.colour = KNOWN_COLOUR if any(f.name is not None for f in result.faces) else UNKNOWN_COLOUR
             embed.set_footer(text=LEGEND)
-            picture = fit_picture(result.annotated(), share, stem=f"kaobot-{index}")
+            # Discord shows a spoiler only as a plain attachment named SPOILER_…: an embed's image is
+            # never blurred, so a hidden picture goes below the embeds instead.
+            stem = f"SPOILER_kaobot-{index}" if hidden else f"kaobot-{index}"
+            picture = fit_picture(result.annotated(), share, stem=stem)
             if picture is not None:
-                embed.set_image(url=f"attachment://{picture.filename}")
+                if not hidden:
+                    embed.set_image(url=f"attachment://{picture.filename}")
                 reply.pictures.append(picture)
         reply.embeds.append(embed)
+    if hidden:
+        reply.content = SPOILER_NOTE
     return reply
 
 
@@ -180,7 +202,11 @@ def picker_reply(image: np.ndarray, boxes: Sequence[tuple[int, int, int, int]], 
     return reply
 
 
+ENROLLED_CROP = "enrolled-face.jpg"
+
+
 def enrolled_reply(enrollment: Enrollment, total_faces: int) -> Reply:
+    """The stored face is shown (its crop, as a thumbnail), so a wrong pick is seen at once."""
     name = discord.utils.escape_markdown(enrollment.name)
     embed = discord.Embed(
         title="Enrolled",
@@ -190,7 +216,16 @@ def enrolled_reply(enrollment: Enrollment, total_faces: int) -> Reply:
         ),
         colour=KNOWN_COLOUR,
     )
-    return Reply(embeds=[embed])
+    reply = Reply(embeds=[embed])
+    if enrollment.crop:
+        embed.add_field(
+            name="Stored face",
+            value="The picture here. If it is the wrong face, `/forget` the character and enrol again with "
+            "the `face` option.",
+        )
+        reply.pictures.append(Picture(ENROLLED_CROP, enrollment.crop, CROP_SIDE, CROP_SIDE))
+        embed.set_thumbnail(url=f"attachment://{ENROLLED_CROP}")
+    return reply
 
 
 def character_pages(characters: Sequence[CharacterInfo], per_page: int = PER_PAGE) -> list[discord.Embed]:

@@ -21,6 +21,7 @@ class ImageSource:
 
     url: str
     label: str
+    spoiler: bool = False  # posted as a spoiler (file name SPOILER_…): the answer is hidden too
 
 
 def is_image(attachment: discord.Attachment) -> bool:
@@ -39,7 +40,7 @@ def attachment_source(attachment: discord.Attachment, max_bytes: int) -> ImageSo
         raise BadAttachment(
             f"{name} is too large ({human_size(attachment.size)}); the limit is {human_size(max_bytes)}."
         )
-    return ImageSource(attachment.url, attachment.filename)
+    return ImageSource(attachment.url, attachment.filename, attachment.is_spoiler())
 
 
 def message_sources(message: discord.Message, max_bytes: int, limit: int) -> list[ImageSource]:

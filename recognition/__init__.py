@@ -5,6 +5,7 @@ Nothing here knows about Discord.
 
 from __future__ import annotations
 
+import sys
 from concurrent.futures import Executor
 
 from .config import Settings, load_settings
@@ -12,6 +13,7 @@ from .errors import (
     BackendUnavailable,
     BadImage,
     ConfigError,
+    DoubtfulFace,
     DuplicateEnrollment,
     GalleryUnavailable,
     KaobotError,
@@ -29,6 +31,7 @@ __all__ = [
     "BadImage",
     "Busy",
     "ConfigError",
+    "DoubtfulFace",
     "DuplicateEnrollment",
     "Enrollment",
     "Face",
@@ -60,15 +63,17 @@ def build_recognizer(
     character updates the pending suggestions too.
     """
     from .detect import build_detector
-    from .device import single_threaded_blas
+    from .device import apply_torch_threads, configure_threads
     from .embed import build_embedder
     from .gallery import open_gallery
     from .review import open_review_queue
 
-    single_threaded_blas()
+    configure_threads(settings.inference.compute_threads)
     limits = ImageLimits(max_bytes=settings.limits.max_bytes, max_pixels=settings.limits.max_pixels)
     detector = build_detector(settings.detector)
     embedder = build_embedder(settings.embedder)
+    if "torch" in sys.modules:
+        apply_torch_threads()
     worker = (
         InferenceWorker(
             detector,

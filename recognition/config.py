@@ -49,6 +49,8 @@ class RecognitionSettings:
     threshold: float | None = None  # null: the embedder's own (its model file's), else DEFAULT_THRESHOLD
     top_k: int = 3
     max_faces: int = 20
+    one_name_per_picture: bool = True  # a character names at most one face per picture (false: twins, clones)
+    enroll_min_score: float = 0.55  # enrolment passes over faces the detector scored below this
 
 
 @dataclass
@@ -77,6 +79,7 @@ class ElasticsearchSettings:
 @dataclass
 class InferenceSettings:
     threads: int = 1
+    compute_threads: int = 1  # torch / ONNX Runtime intra-op threads per analysis; 0: one per core
     processes: int = 0
     max_batch: int = 8
     max_wait_ms: float = 5.0

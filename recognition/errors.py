@@ -15,6 +15,10 @@ class NoFaceFound(KaobotError):
     """The picture holds no face (or not the face that was asked for)."""
 
 
+class DoubtfulFace(NoFaceFound):
+    """The only face(s) found for an enrolment are doubtful detections; the user must choose one by number."""
+
+
 class ModelFileError(KaobotError):
     """A model file is missing, unreadable or not in the expected format."""
 

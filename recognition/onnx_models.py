@@ -54,17 +54,21 @@ def providers(device: str) -> list[str | tuple[str, dict]]:
 def open_onnx_model(path: str | Path, kind: str, device: str = "auto") -> OnnxModel:
     """Open a kaobot ONNX export of `kind`; every problem raises `ModelFileError` naming the file.
 
-    Runs on as many threads as torch does (`torch.get_num_threads()`; worker processes set 1).
+    Runs on `recognition.device.inference_threads()` intra-op threads (setting
+    `inference.compute_threads`), without spinning between runs (spinning threads take the cores
+    from whatever else runs).
     """
     import onnxruntime as ort
-    import torch
+
+    from .device import inference_threads
 
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"model file not found: {path}")
     options = ort.SessionOptions()
-    options.intra_op_num_threads = torch.get_num_threads()
+    options.intra_op_num_threads = inference_threads()
     options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     chosen = providers(device)
     try:
         session = ort.InferenceSession(str(path), options, providers=chosen)

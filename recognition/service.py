@@ -20,7 +20,7 @@ from .config import RecognitionSettings
 from .detect import Detector
 from .embed import Embedder
 from .embed.base import model_threshold
-from .errors import DuplicateEnrollment, NoFaceFound
+from .errors import DoubtfulFace, DuplicateEnrollment, NoFaceFound
 from .faces import Box, Face
 from .gallery import Candidate, CharacterInfo, FaceRecord, Gallery, clean_name
 from .images import ImageLimits, encode_jpeg, image_hash
@@ -59,7 +59,10 @@ class FaceResult:
 
     @property
     def match(self) -> Candidate | None:
-        return self.candidates[0] if self.name is not None and self.candidates else None
+        """The candidate the face is named after (not always the first: see `assign_names`)."""
+        if self.name is None:
+            return None
+        return next((c for c in self.candidates if c.name == self.name), None)
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,8 @@ class Enrollment:
     box: Box
     face_id: str
     faces_in_picture: int
+    detection_score: float = 0.0
+    crop: bytes = b""  # JPEG of the enrolled face with context (what is stored), to show which face it was
 
 
 class Recognizer:
@@ -167,16 +172,17 @@ class Recognizer:
         """Search the gallery for the faces of an analysed picture."""
         k = max(1, top_k or self.settings.top_k)
         hits = await self.gallery.search(analysis.vectors, scope, self.model_id, k) if analysis.faces else []
+        names = assign_names(hits, self.threshold, self.settings.one_name_per_picture)
         results = []
-        for number, (face, candidates) in enumerate(zip(analysis.faces, hits), start=1):
-            best = candidates[0] if candidates else None
-            known = best is not None and best.similarity >= self.threshold
+        for number, (face, candidates, name) in enumerate(zip(analysis.faces, hits, names), start=1):
+            chosen = next((c for c in candidates if c.name == name), None)
+            best = chosen or (candidates[0] if candidates else None)
             results.append(
                 FaceResult(
                     number=number,
                     box=face.box,
                     detection_score=face.score,
-                    name=best.name if known else None,
+                    name=name,
                     similarity=best.similarity if best else None,
                     candidates=candidates,
                 )
@@ -187,7 +193,7 @@ class Recognizer:
 
     async def enroll(self, name: str, data: bytes, scope: str, face: int | None = None) -> Enrollment:
         """Store one face of the picture for `name`: face number `face` (1-based, left to right),
-        else the largest. The same picture is refused twice for the same name."""
+        else the one `choose_enrolment_face` picks. The same picture is refused twice for the same name."""
         name = clean_name(name)
         source = image_hash(data)
         if await self.gallery.has_source(scope, name, self.model_id, source):
@@ -202,7 +208,7 @@ class Recognizer:
         if not faces:
             raise NoFaceFound("no face was found in the picture")
         if face is None:
-            index = max(range(len(faces)), key=lambda i: faces[i].area)
+            index = choose_enrolment_face(faces, self.settings.enroll_min_score)
         elif 1 <= face <= len(faces):
             index = face - 1
         else:
@@ -210,15 +216,9 @@ class Recognizer:
         if await self.gallery.has_source(scope, name, self.model_id, analysis.source_hash):
             raise DuplicateEnrollment(f"this picture is already enrolled for {name!r}")
         chosen = faces[index]
-        fid = await self.enroll_face(
-            name,
-            scope,
-            analysis.vectors[index],
-            analysis.source_hash,
-            chosen.box,
-            face_crop(analysis.image, chosen.box),
-        )
-        return Enrollment(name, scope, index + 1, chosen.box, fid, len(faces))
+        crop = face_crop(analysis.image, chosen.box)
+        fid = await self.enroll_face(name, scope, analysis.vectors[index], analysis.source_hash, chosen.box, crop)
+        return Enrollment(name, scope, index + 1, chosen.box, fid, len(faces), chosen.score, crop)
 
     async def enroll_face(
         self, name: str, scope: str, vector: np.ndarray, source_hash: str, box: Box, crop: bytes
@@ -273,10 +273,49 @@ def face_crop(image: np.ndarray, box: Box) -> bytes:
     return encode_jpeg(crop_face(image, box, margin=CROP_MARGIN, size=CROP_SIZE), quality=90)
 
 
+def choose_enrolment_face(faces: Sequence[Face], min_score: float) -> int:
+    """Index of the face to enrol when none was named: among faces scored at least `min_score`, the
+    best by score × side (so a false detection near the detector's threshold loses to a real face
+    even when slightly larger). `DoubtfulFace` when every face is below `min_score`: enrolling a
+    false detection would teach a wrong "face" for good, so the user must choose it by number."""
+    confident = [i for i, f in enumerate(faces) if f.score >= min_score]
+    if not confident:
+        best = max(f.score for f in faces)
+        what = "the only face I found is" if len(faces) == 1 else f"all {len(faces)} faces I found are"
+        raise DoubtfulFace(
+            f"{what} doubtful (detection score {best:.2f}, below {min_score:.2f}), so nothing was enrolled"
+        )
+    return max(confident, key=lambda i: faces[i].score * faces[i].area**0.5)
+
+
+def assign_names(hits: Sequence[Sequence[Candidate]], threshold: float, one_per_picture: bool = True) -> list[str | None]:
+    """The name of each face (`None`: unknown) from its candidates, best first.
+
+    With `one_per_picture`, a character names at most one face: pairs (face, candidate) at or above
+    the threshold are taken greedily from the most similar down, so the face most like Alice is
+    Alice and another face that also looked most like Alice gets its next candidate above the
+    threshold, or stays unknown. Without it, each face takes its best candidate."""
+    if not one_per_picture:
+        return [row[0].name if row and row[0].similarity >= threshold else None for row in hits]
+    pairs = sorted(
+        ((c.similarity, face, rank, c.name) for face, row in enumerate(hits) for rank, c in enumerate(row)),
+        key=lambda p: (-p[0], p[1], p[2]),
+    )
+    names: list[str | None] = [None] * len(hits)
+    taken: set[str] = set()
+    for similarity, face, _, name in pairs:
+        if similarity < threshold:
+            break
+        if names[face] is None and name not in taken:
+            names[face] = name
+            taken.add(name)
+    return names
+
+
 def faces_to_json(faces: Sequence[Face]) -> dict[str, Any]:
     """`detect --json` output."""
     return {"faces": [{"box": list(f.box), "score": round(f.score, 4)} for f in faces]}
 
 
 def enrollment_to_json(e: Enrollment) -> dict[str, Any]:
-    return asdict(e) | {"box": list(e.box)}
+    return {k: v for k, v in asdict(e).items() if k != "crop"} | {"box": list(e.box)}

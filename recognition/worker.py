@@ -17,6 +17,7 @@ import asyncio
 import logging
 import math
 import multiprocessing
+import sys
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -32,7 +33,12 @@ log = logging.getLogger(__name__)
 
 
 class Busy(KaobotError):
-    """Too many pictures are waiting; try again shortly."""
+    """Too many pictures are waiting; `retry_after`: about how many seconds until there is room
+    (None when unknown)."""
+
+    def __init__(self, message: str = "kaobot is busy; try again shortly", retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 _CHILD: tuple | None = None  # (detector, embedder, limits, max_faces) inside a worker process
@@ -40,15 +46,14 @@ _CHILD: tuple | None = None  # (detector, embedder, limits, max_faces) inside a 
 
 def _child_init(detector: DetectorSettings, embedder: EmbedderSettings, limits: ImageLimits, max_faces: int) -> None:
     global _CHILD
-    import torch
-
     from .detect import build_detector
-    from .device import single_threaded_blas
+    from .device import apply_torch_threads, configure_threads
     from .embed import build_embedder
 
-    torch.set_num_threads(1)  # one core per process
-    single_threaded_blas()
+    configure_threads(1)  # one core per process
     _CHILD = (build_detector(detector), build_embedder(embedder), limits, max_faces)
+    if "torch" in sys.modules:
+        apply_torch_threads()
 
 
 def _child_ready() -> bool:
@@ -92,6 +97,7 @@ class InferenceWorker:
         self.pending = 0
         self._consumers = 0
         self._idle = 0  # consumers waiting for a picture
+        self.seconds_per_picture: float | None = None  # moving average of analysed batches, for `Busy.retry_after`
 
     async def start(self) -> InferenceWorker:
         if self._queue is None:
@@ -143,7 +149,7 @@ class InferenceWorker:
         if self._queue is None:
             await self.start()
         if self.pending >= self.settings.max_pending:
-            raise Busy("kaobot is busy; try again shortly")
+            raise Busy("kaobot is busy; try again shortly", self.retry_after())
         self.pending += 1
         future = asyncio.get_running_loop().create_future()
         try:
@@ -183,6 +189,12 @@ class InferenceWorker:
                 if group:
                     await self._run(loop, group, embed)
 
+    def retry_after(self) -> float | None:
+        """Seconds until about half the waiting pictures are done (None before any was analysed)."""
+        if self.seconds_per_picture is None:
+            return None
+        return self.seconds_per_picture * self.pending / max(1, self._consumers) / 2
+
     def _batch_limit(self, waiting: int) -> int:
         """Pictures this consumer takes: `max_batch`, but while other consumers are idle only its fair
         share of what is waiting, so that several threads or processes work in parallel rather than
@@ -192,6 +204,7 @@ class InferenceWorker:
         return max(1, min(self.settings.max_batch, math.ceil((1 + waiting) / (self._idle + 1))))
 
     async def _run(self, loop: asyncio.AbstractEventLoop, jobs: list[_Job], embed: bool) -> None:
+        started = loop.time()
         try:
             if self.settings.processes > 0:
                 results = await loop.run_in_executor(self._executor, _child_analyse, [j.data for j in jobs], embed)
@@ -214,6 +227,9 @@ class InferenceWorker:
         except Exception as exc:  # a backend failure fails the whole batch, never the worker
             log.exception("inference batch failed")
             results = [exc] * len(jobs)
+        per_picture = (loop.time() - started) / len(jobs)
+        previous = self.seconds_per_picture
+        self.seconds_per_picture = per_picture if previous is None else 0.8 * previous + 0.2 * per_picture
         for job, result in zip(jobs, results):
             if job.future.done():
                 continue

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from recognition import KaobotError, Settings, build_recognizer, load_settings
+from recognition import DoubtfulFace, KaobotError, Settings, build_recognizer, load_settings
 from recognition.gallery import GLOBAL_SCOPE
 
 log = logging.getLogger("kaobot")
@@ -53,31 +53,58 @@ async def _stale_notice(recognizer, scope: str | None) -> None:
         print(f"note: {notice}", file=sys.stderr)
 
 
+def _face_line(face) -> str:
+    match = face.match
+    if match is not None:
+        series = f" [{match.series}]" if match.series else ""
+        line = f"{face.number}: {face.name}{series} ({face.similarity:.2f})"
+    elif face.candidates:
+        line = f"{face.number}: unknown (closest: {face.candidates[0].name}, {face.candidates[0].similarity:.2f})"
+    else:
+        line = f"{face.number}: unknown (nobody enrolled)"
+    return f"{line}  box={list(face.box)}"
+
+
+def _numbered_path(out: str, index: int, count: int) -> Path:
+    """`--out` for picture `index` of `count`: the path itself for one picture, else `stem-N.suffix`."""
+    path = Path(out)
+    return path if count == 1 else path.with_name(f"{path.stem}-{index}{path.suffix}")
+
+
 def cmd_whois(args: argparse.Namespace) -> int:
+    """One or several pictures, the models loaded once. A picture that cannot be read is reported on
+    stderr and the others are still answered (exit status 1 when any failed)."""
+
     async def run() -> int:
         recognizer = build_recognizer(_settings(args))
+        several = len(args.images) > 1
+        failed = 0
         async with recognizer.gallery:
-            result = await recognizer.identify(_read(args.image), args.scope, args.top_k)
-            await _stale_notice(recognizer, args.scope)
-        if args.out:
-            from recognition.images import encode_png
+            for index, path in enumerate(args.images, start=1):
+                try:
+                    result = await recognizer.identify(_read(path), args.scope, args.top_k)
+                except KaobotError as exc:
+                    if not several:
+                        raise
+                    print(f"kaobot: error: {path}: {exc}", file=sys.stderr)
+                    failed += 1
+                    continue
+                if args.out:
+                    from recognition.images import encode_png
 
-            Path(args.out).write_bytes(encode_png(result.annotated()))
-        if args.json:
-            print(json.dumps(result.to_json(), ensure_ascii=False))
-            return 0
-        if not result.faces:
-            print("no face found")
-        for face in result.faces:
-            if face.name is not None:
-                series = f" [{face.candidates[0].series}]" if face.candidates[0].series else ""
-                line = f"{face.number}: {face.name}{series} ({face.similarity:.2f})"
-            elif face.similarity is not None:
-                line = f"{face.number}: unknown (closest: {face.candidates[0].name}, {face.similarity:.2f})"
-            else:
-                line = f"{face.number}: unknown (nobody enrolled)"
-            print(f"{line}  box={list(face.box)}")
-        return 0
+                    _numbered_path(args.out, index, len(args.images)).write_bytes(encode_png(result.annotated()))
+                if args.json:
+                    doc = result.to_json()
+                    print(json.dumps({"image": path} | doc if several else doc, ensure_ascii=False))
+                    continue
+                if several:
+                    print(f"{path}:")
+                if not result.faces:
+                    print("no face found")
+                for face in result.faces:
+                    print(_face_line(face))
+            await _stale_notice(recognizer, args.scope)
+        return 1 if failed else 0
 
     return asyncio.run(run())
 
@@ -105,9 +132,19 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     async def run() -> int:
         recognizer = build_recognizer(_settings(args))
         async with recognizer.gallery:
-            for path in args.images:
-                e = await recognizer.enroll(args.name, _read(path), args.scope, args.face)
-                print(f"enrolled face {e.face_number} of {e.faces_in_picture} in {path} as {e.name!r}")
+            for index, path in enumerate(args.images, start=1):
+                try:
+                    e = await recognizer.enroll(args.name, _read(path), args.scope, args.face)
+                except DoubtfulFace as exc:
+                    raise DoubtfulFace(f"{path}: {exc}; to enrol it anyway, give its number with --face") from None
+                print(
+                    f"enrolled face {e.face_number} of {e.faces_in_picture} in {path} as {e.name!r} "
+                    f"(box={list(e.box)}, detection score {e.detection_score:.2f})"
+                )
+                if args.out:  # the face that was stored, with its context
+                    target = _numbered_path(args.out, index, len(args.images))
+                    target.write_bytes(e.crop)
+                    print(f"  its crop: {target}")
             if args.series or args.link:
                 await recognizer.gallery.set_character_info(args.scope, args.name, args.series, args.link)
         return 0
@@ -186,15 +223,20 @@ def _add_common(parser: argparse.ArgumentParser, scope: bool = True) -> None:
         parser.add_argument("--scope", default=GLOBAL_SCOPE, help="gallery scope: a guild id or 'global' (default)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+CORE_COMMANDS = frozenset({"whois", "detect", "enroll", "characters", "forget", "rename", "clear"})
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; for one of `CORE_COMMANDS` the `COMMAND_MODULES` are not imported (they pull in
+    torch, discord.py and training code: seconds of a cold `kaobot whois`)."""
     parser = argparse.ArgumentParser(prog="kaobot", description="Anime character face recognition.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("whois", help="name the characters in a picture")
-    p.add_argument("image")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--out", help="write the picture with numbered boxes (PNG) here")
+    p = sub.add_parser("whois", help="name the characters in one or more pictures")
+    p.add_argument("images", nargs="+", metavar="image")
+    p.add_argument("--json", action="store_true", help="print one JSON object (per picture, with its path, for several)")
+    p.add_argument("--out", help="write the picture with numbered boxes (PNG) here (several: NAME-1.png, NAME-2.png, ...)")
     p.add_argument("--top-k", type=int, default=None, help="candidates per face")
     _add_common(p)
     p.set_defaults(func=cmd_whois)
@@ -208,7 +250,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("enroll", help="teach kaobot a character from pictures")
     p.add_argument("name")
     p.add_argument("images", nargs="+")
-    p.add_argument("--face", type=int, default=None, help="face number (left to right, from 1); default the largest")
+    p.add_argument(
+        "--face", type=int, default=None, help="face number (left to right, from 1); default the clearest large face"
+    )
+    p.add_argument("--out", help="write the crop of the enrolled face (JPEG) here (several pictures: NAME-1.jpg, ...)")
     p.add_argument("--series", help="the character's series (franchise), shown with answers")
     p.add_argument("--link", help="a link shown with answers")
     _add_common(p)
@@ -235,18 +280,28 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.set_defaults(func=cmd_clear)
 
-    for name in COMMAND_MODULES:
-        register: Callable = importlib.import_module(name).register
-        register(sub, _add_common)
+    if command not in CORE_COMMANDS:
+        for name in COMMAND_MODULES:
+            register: Callable = importlib.import_module(name).register
+            register(sub, _add_common)
     return parser
 
 
+def _command(argv: list[str]) -> str | None:
+    """The subcommand named in `argv` (its first word that is not an option)."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_command(argv))
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
+    # Library warnings (torch, Pillow, ...) are for developers: logged, shown only with -v.
+    logging.captureWarnings(True)
+    logging.getLogger("py.warnings").setLevel(logging.INFO if args.verbose else logging.ERROR)
     try:
         return int(args.func(args) or 0)
     except KaobotError as exc:
@@ -258,6 +313,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("kaobot: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug: one line for the person, the traceback with -v
+        log.debug("unexpected failure", exc_info=True)
+        if args.verbose:
+            raise
+        print(
+            f"kaobot: error: unexpected failure ({type(exc).__name__}); run with -v for the details", file=sys.stderr
+        )
+        return 1
 
 
 if __name__ == "__main__":

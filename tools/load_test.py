@@ -151,7 +151,7 @@ class RecordedInteraction:
         text, embeds = self.answers[0]
         if embeds:
             return "result"
-        return "busy" if text == BUSY else "failed"
+        return "busy" if text.startswith(BUSY.split(";")[0]) else "failed"  # "busy; try again in N s"
 
 
 def percentile(values: list[float], q: float) -> float:

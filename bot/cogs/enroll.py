@@ -9,7 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from recognition.errors import DuplicateEnrollment, NoFaceFound
+from recognition.errors import DoubtfulFace, DuplicateEnrollment, NoFaceFound
 from recognition.images import image_hash
 
 from ..client import Kaobot
@@ -69,7 +69,12 @@ class Enroll(commands.Cog):
             face = await self._pick(interaction, analysis.image, [f.box for f in analysis.faces], name)
             if face is None:
                 return
-        enrollment = await services.recognizer.enroll_analysis(name, analysis, scope, face)
+        try:
+            enrollment = await services.recognizer.enroll_analysis(name, analysis, scope, face)
+        except DoubtfulFace as exc:
+            raise DoubtfulFace(
+                f"{exc}. To enrol it anyway, run `/enroll` again with the `face` option; or use a clearer picture."
+            ) from None
         stored = next((c.faces for c in await services.recognizer.characters(scope) if c.name == enrollment.name), 1)
         log.info("guild %s: user %s enrolled a face for %r", scope, interaction.user.id, enrollment.name)
         await interaction.followup.send(**enrolled_reply(enrollment, stored).send_kwargs(), ephemeral=True)

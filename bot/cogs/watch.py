@@ -75,6 +75,7 @@ class Watch(commands.Cog):
         scope = str(message.guild.id)
         found: list[tuple[str, Identification | str]] = []
         pictures: list[AnsweredPicture] = []
+        hidden = any(source.spoiler for source in sources)
         for number, source in enumerate(sources, start=1):
             try:
                 async with services.queue.slot():
@@ -92,7 +93,7 @@ class Watch(commands.Cog):
                 if services.review is not None:
                     pictures.append(await answered(services.review, title, result))
         if found:
-            reply = identifications_reply(found, limit=message.guild.filesize_limit)
+            reply = identifications_reply(found, limit=message.guild.filesize_limit, hidden=hidden)
             view = correction_view(services.review, scope, pictures, link=message.jump_url)
             extra = {} if view is None else {"view": view}
             sent = await message.reply(**reply.send_kwargs(), mention_author=False, **extra)

@@ -38,24 +38,31 @@ class Whois(commands.Cog):
 
     @app_commands.command(name="whois", description="Name the anime characters in a picture")
     @app_commands.guild_only()
-    @app_commands.describe(image="A picture with anime faces", top_k="Also list up to this many candidates per face")
+    @app_commands.describe(
+        image="A picture with anime faces (a spoiler picture gets a spoilered answer)",
+        top_k="Also list up to this many candidates per face",
+        private="Answer only to you",
+    )
     async def whois(
         self,
         interaction: discord.Interaction,
         image: discord.Attachment,
         top_k: app_commands.Range[int, 1, 10] | None = None,
+        private: bool = False,
     ) -> None:
         services = self.services
         scope = guild_scope(interaction)
         source = attachment_source(image, services.max_download)
         services.cooldowns.hit(interaction.user.id)
         async with services.queue.slot():
-            await interaction.response.defer(thinking=True)
+            await interaction.response.defer(thinking=True, ephemeral=private)
             data = await services.fetcher.fetch(source.url)
             result = await services.recognizer.identify(data, scope, top_k)
-        reply = identification_reply(result, limit=interaction.filesize_limit, candidates=top_k is not None)
+        reply = identification_reply(
+            result, limit=interaction.filesize_limit, candidates=top_k is not None, hidden=source.spoiler
+        )
         pictures = [await answered(services.review, "Who is this?", result)] if services.review else []
-        await send_answer(interaction, reply, correction_view(services.review, scope, pictures))
+        await send_answer(interaction, reply, correction_view(services.review, scope, pictures), ephemeral=private)
 
     async def who_is_this(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """The context menu: the message's first few image attachments and embedded images."""
@@ -81,17 +88,20 @@ class Whois(commands.Cog):
                     results.append((title, user_message(exc)))
         if len(failures) == len(sources):
             raise failures[0]
-        reply = identifications_reply(results, limit=interaction.filesize_limit)
+        hidden = any(source.spoiler for source in sources)
+        reply = identifications_reply(results, limit=interaction.filesize_limit, hidden=hidden)
         view = correction_view(services.review, scope, pictures, link=getattr(message, "jump_url", None))
         await send_answer(interaction, reply, view)
 
 
-async def send_answer(interaction: discord.Interaction, reply, view: CorrectionView | None) -> None:
+async def send_answer(
+    interaction: discord.Interaction, reply, view: CorrectionView | None, ephemeral: bool = False
+) -> None:
     """The answer, with the "Correct a name" button when there is one (it goes away after a while)."""
     if view is None:
-        await interaction.followup.send(**reply.send_kwargs())
+        await interaction.followup.send(**reply.send_kwargs(), ephemeral=ephemeral)
         return
-    view.message = await interaction.followup.send(**reply.send_kwargs(), view=view, wait=True)
+    view.message = await interaction.followup.send(**reply.send_kwargs(), view=view, wait=True, ephemeral=ephemeral)
 
 
 async def setup(bot: Kaobot) -> None:

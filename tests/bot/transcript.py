@@ -7,6 +7,8 @@ from pathlib import Path
 
 import discord
 
+from bot.replies import ENROLLED_CROP
+
 from .support import Sent, picture_size
 
 
@@ -45,7 +47,8 @@ class Transcript:
             out += self._embed(embed)
         for file in message.files:
             width, height = picture_size(file)
-            out.append(f"> 🖼 `{file.filename}` — the picture with numbered boxes, {width}×{height}  ")
+            what = "the face that was stored" if file.filename == ENROLLED_CROP else "the picture with numbered boxes"
+            out.append(f"> 🖼 `{file.filename}` — {what}, {width}×{height}  ")
             if show_picture:
                 file.fp.seek(0)
                 name = f"{self.picture_prefix}{show_picture}.png"

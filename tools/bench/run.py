@@ -3,6 +3,8 @@
 kaobot bench                      # everything (about 10 minutes on 2 cores; 1M-face HNSW not included)
 kaobot bench --quick              # fewer repetitions, no 1M gallery
 kaobot bench --ann-1m             # also build an HNSW graph over 1M faces (long on 2 cores)
+kaobot bench --neighbour          # only /whois beside a busy process (mild and heavy), default vs animeface
+kaobot bench --cold               # only a cold `kaobot whois`: wall time and peak RSS
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from . import pipeline as pl
 from . import report
 from . import search as sr
 
-PARTS = ("latency", "throughput", "search", "import", "web")
+PARTS = ("latency", "throughput", "search", "import", "web", "neighbour", "cold")
+DEFAULT_PARTS = ("latency", "throughput", "search", "import", "web")
 DOC = Path(__file__).resolve().parents[2] / "docs" / "benchmarks.md"
 
 
@@ -115,7 +118,31 @@ def _ms(pair: tuple[float, float]) -> str:
 async def bench(args: argparse.Namespace) -> dict[str, str]:
     sections: dict[str, str] = {}
     reps = 3 if args.quick else args.reps
-    parts = set(args.only or PARTS)
+    chosen = {p for p in ("neighbour", "cold") if getattr(args, p, False)}
+    parts = set(args.only or ()) | chosen or set(DEFAULT_PARTS)
+    if "neighbour" in parts:
+        from . import neighbour
+
+        pipes = [
+            _pipeline(
+                "kaobot default (shipped FCOS + EfficientNet-Lite0 ⊕ head ⊕ baseline)",
+                DetectorSettings(device="cpu"),
+                EmbedderSettings(device="cpu"),
+            ),
+            _pipeline(
+                "previous default (shipped FCOS + head ⊕ baseline)",
+                DetectorSettings(device="cpu"),
+                EmbedderSettings(backend="projected", device="cpu"),
+            ),
+            _pipeline(
+                "animeface + baseline", DetectorSettings(backend="animeface"), EmbedderSettings(backend="baseline")
+            ),
+        ]
+        sections["Beside a busy neighbour"] = await neighbour.neighbour_section(pipes, 8 if args.quick else args.reps)
+    if "cold" in parts:
+        from . import neighbour
+
+        sections["Cold start"] = neighbour.cold_section()
     if parts & {"latency", "throughput"}:
         sections |= await bench_pipelines(args, reps, parts)
     if "search" in parts:
@@ -309,6 +336,10 @@ def register(sub, add_common) -> None:
     p.add_argument("--only", nargs="+", choices=PARTS, help="run only these parts")
     p.add_argument("--pipeline", action="append",
                    help="latency and throughput: only the pipelines whose name contains this (repeat for several)")
+    p.add_argument(
+        "--neighbour", action="store_true", help="/whois beside a busy process, mild and heavy (alone: only this)"
+    )
+    p.add_argument("--cold", action="store_true", help="a cold `kaobot whois`: wall time, peak RSS (alone: only this)")
     p.add_argument("--sizes", type=int, nargs="+", help="gallery sizes for the search part (default 10k 100k 1M)")
     p.add_argument("--out", default=str(DOC), help="Markdown file to update")
     p.add_argument("--no-write", action="store_true", help="print only")

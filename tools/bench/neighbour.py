@@ -1,0 +1,184 @@
+"""`kaobot bench --neighbour` and `--cold`: /whois on a shared CPU, and a cold `kaobot whois`.
+
+--neighbour: the /whois path (decode, detect, embed, search; 1024², 3 faces) measured quiet, then
+beside one CPU-bound process started by the bench: "mild", a spinning Python loop (one core), and
+"heavy", float32 matrix products on torch's default threads (every core). The default pipeline is
+measured with kaobot's thread choice (`inference.compute_threads: 1`) and with torch's default
+(one thread per core); animeface runs on one thread whatever the setting.
+
+--cold: fresh processes, as a user runs them: the wall time and peak resident memory of
+`kaobot whois` (default detector, and `detector.backend: animeface`), of one call with three
+pictures, and a breakdown of one cold start (imports, model building, the first picture).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from . import pipeline as pl
+from . import report
+
+NEIGHBOURS = ("mild", "heavy")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _spin(ready) -> None:
+    ready.set()
+    x = 0
+    while True:  # one core, pure Python
+        x = (x + 1) % 1_000_003
+
+
+def _matmul(ready) -> None:
+    import torch
+
+    a = torch.randn(768, 768)
+    ready.set()
+    while True:  # torch's default: one thread per core
+        a = torch.tanh(a @ a)
+
+
+def start_neighbour(kind: str) -> multiprocessing.Process:
+    ctx = multiprocessing.get_context("spawn")
+    ready = ctx.Event()
+    proc = ctx.Process(target=_spin if kind == "mild" else _matmul, args=(ready,), daemon=True)
+    proc.start()
+    if not ready.wait(120):
+        proc.terminate()
+        raise RuntimeError(f"the {kind} neighbour did not start")
+    time.sleep(1.0)  # let it reach full speed
+    return proc
+
+
+async def neighbour_section(pipes: list[pl.Pipeline], reps: int) -> str:
+    """`pipes`: the default pipeline, then animeface."""
+    from recognition.device import apply_torch_threads, configure_threads
+
+    cores = os.cpu_count() or 1
+    configs = [
+        (pipes[0], 1, "1 (kaobot's choice)"),
+        (pipes[0], cores, f"{cores} (torch's default)"),
+        (pipes[1], 1, "1"),
+    ]
+    machine = report.machine()  # with the load average at the start
+    results: dict[tuple[int, str | None], tuple[float, float]] = {}
+    for kind in (None, *NEIGHBOURS):
+        proc = start_neighbour(kind) if kind else None
+        try:
+            for index, (pipe, threads, _) in enumerate(configs):
+                configure_threads(threads)
+                apply_torch_threads()
+                (row,) = await pl.stage_latency(pipe, reps, sizes=[(1024, 1024)], counts=[3])
+                results[(index, kind)] = row["total"]
+                print(
+                    f"{pipe.name} threads={threads} neighbour={kind}: {row['total'][0]:.0f} / {row['total'][1]:.0f} ms"
+                )
+        finally:
+            if proc is not None:
+                proc.terminate()
+                proc.join(10)
+    configure_threads(1)
+    apply_torch_threads()
+    rows = []
+    for index, (pipe, _, label) in enumerate(configs):
+        quiet = results[(index, None)]
+        cells = [f"{quiet[0]:.0f} / {quiet[1]:.0f}"]
+        for kind in NEIGHBOURS:
+            p50, p95 = results[(index, kind)]
+            cells.append(f"{p50:.0f} / {p95:.0f} ({p50 / quiet[0]:.2f}×)")
+        rows.append([pipe.name, label, *cells])
+    return (
+        f"`kaobot bench --neighbour` ({reps} runs after one warm-up; p50 / p95 ms of decode + detect + embed + "
+        f"search, 1024×1024, 3 faces, a {pl.GALLERY_FACES}-face SQLite gallery; {machine}, "
+        f"{os.getloadavg()[0]:.1f} at the end). The load average counts everything else the machine runs: "
+        "above the number of cores, \"quiet\" is itself beside busy neighbours. Neighbours started by the bench "
+        "beside the measurement: **mild**, one spinning Python process (one core); **heavy**, one process "
+        "multiplying float32 matrices on torch's default threads (every core). In brackets: p50 beside the "
+        'neighbour ÷ p50 quiet. "Threads": torch\'s intra-op threads (`inference.compute_threads`; inter-op 1).\n\n'
+        + report.table(["pipeline", "threads", "quiet", "mild neighbour", "heavy neighbour"], rows)
+    )
+
+
+def _run_measured(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """(wall s, peak RSS MiB, stdout) of one fresh process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    out, err = proc.stdout.read(), proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed: {err.decode(errors='replace')[-500:]}")
+    return wall, usage.ru_maxrss / 1024, out.decode()
+
+
+BREAKDOWN = r"""
+import json, sys, time
+t = [time.perf_counter()]
+import tools.cli  # noqa: F401
+t.append(time.perf_counter())
+import torch  # noqa: F401
+t.append(time.perf_counter())
+import torchvision  # noqa: F401
+t.append(time.perf_counter())
+from recognition import build_recognizer, load_settings
+rec = build_recognizer(load_settings(None, sys.argv[1]))
+t.append(time.perf_counter())
+analysis = rec.analyse(open(sys.argv[2], "rb").read())
+t.append(time.perf_counter())
+analysis = rec.analyse(open(sys.argv[2], "rb").read())
+t.append(time.perf_counter())
+status = {l.split(":")[0]: int(l.split()[1]) / 1024 for l in open("/proc/self/status") if l.startswith(("VmHWM", "RssAnon", "RssFile"))}
+print(json.dumps({"steps": [b - a for a, b in zip(t, t[1:])], "memory": status}))
+"""
+
+
+def cold_section() -> str:
+    env = {**os.environ}
+    env.pop("KAOBOT_CONFIG", None)
+    kaobot = [sys.executable, "-m", "tools.cli"]
+    examples = ROOT / "examples"
+    pictures = [str(examples / n) for n in ("alice-2.png", "bella.png", "pair.png")]
+    rows = []
+    machine = report.machine()  # with the load average at the start
+    with tempfile.TemporaryDirectory() as tmp:
+        data = str(Path(tmp) / "data")
+        animeface = Path(tmp) / "animeface.yaml"
+        animeface.write_text("detector:\n  backend: animeface\n", encoding="utf-8")
+        _run_measured([*kaobot, "enroll", "--data-dir", data, "Alice", str(examples / "alice.png")], env)
+        for label, extra, images in (
+            ("`kaobot whois` one picture, default detector", [], pictures[:1]),
+            ("`kaobot whois` three pictures in one call, default detector", [], pictures),
+            ("`kaobot whois` one picture, `detector.backend: animeface`", ["--config", str(animeface)], pictures[:1]),
+        ):
+            wall, rss, _ = _run_measured([*kaobot, "whois", "--data-dir", data, *extra, *images], env)
+            rows.append([label, f"{wall:.2f}", f"{rss:.0f}"])
+            print(" | ".join(rows[-1]), flush=True)
+        _, _, out = _run_measured([sys.executable, "-c", BREAKDOWN, data, pictures[0]], env)
+    doc = json.loads(out)
+    names = [
+        "import the CLI",
+        "import torch",
+        "import torchvision",
+        "build the models",
+        "first picture",
+        "next picture",
+    ]
+    steps = ", ".join(f"{n} {s:.2f} s" for n, s in zip(names, doc["steps"]))
+    memory = doc["memory"]
+    return (
+        f"`kaobot bench --cold`: fresh processes as a user starts them (one run each; {machine}, "
+        f"{os.getloadavg()[0]:.1f} at the end: above the number of cores the times are longer than on an idle "
+        "machine). Wall time and peak resident memory (RSS) of the whole process.\n\n"
+        + report.table(["command", "wall s", "peak RSS MiB"], rows)
+        + f"\n\nOne cold start of the default pipeline, step by step: {steps}. Memory at its end: "
+        f"peak {memory['VmHWM']:.0f} MiB, of which {memory['RssFile']:.0f} MiB are mapped library files "
+        f"(torch's CUDA build, shared between processes) and {memory['RssAnon']:.0f} MiB the process's own."
+    )
