@@ -118,10 +118,14 @@ def test_unknown_architecture_lists_valid_ones():
 
 
 def test_build_embedder_from_settings(tmp_path):
+    from recognition.embed.fusion import FusionEmbedder
     from recognition.embed.projected import ProjectedEmbedder
 
-    default = build_embedder(EmbedderSettings())
-    assert isinstance(default, ProjectedEmbedder) and default.model_id.startswith("kaobot-mlp128-fused")
+    default = build_embedder(EmbedderSettings(device="cpu"))
+    assert isinstance(default, FusionEmbedder) and default.model_id.startswith("fusion-w0.3-kaobot-arcface-efficientnet")
+    assert isinstance(default.base, ProjectedEmbedder) and default.base.model_id.startswith("kaobot-mlp128-fused")
+    head = build_embedder(EmbedderSettings(backend="projected"))
+    assert isinstance(head, ProjectedEmbedder) and head.model_id == default.base.model_id
     assert isinstance(build_embedder(EmbedderSettings(backend="baseline")), BaselineEmbedder)
     path = tmp_path / "e.pt"
     _write_embedder(path)
