@@ -26,15 +26,20 @@ PER_CHARACTER = 5
 pytestmark = pytest.mark.shared
 
 
-@pytest.fixture(scope="module")
-def heldout(tmp_path_factory) -> Path:
+def _heldout_views(tmp_path_factory, dataset: str) -> Path:
+    """The held-out gallery/probe views of a shared character set (skipped when ../shared is absent)."""
     from .conftest import SHARED
 
     if not SHARED.is_dir():
         pytest.skip("../shared is absent")
-    out = tmp_path_factory.mktemp("views")
-    build_views(SHARED / "data" / "anime-id", out)
+    out = tmp_path_factory.mktemp(dataset)
+    build_views(SHARED / "data" / dataset, out)
     return out / "heldout"
+
+
+@pytest.fixture(scope="module")
+def heldout(tmp_path_factory) -> Path:
+    return _heldout_views(tmp_path_factory, "anime-id")
 
 
 def _embed(embedder, folder: Path) -> ev.EmbeddedSet:
@@ -81,13 +86,7 @@ def test_fused_descriptor_head_beats_the_baseline_on_unseen_characters(heldout):
 
 @pytest.fixture(scope="module")
 def kancolle_heldout(tmp_path_factory) -> Path:
-    from .conftest import SHARED
-
-    if not SHARED.is_dir():
-        pytest.skip("../shared is absent")
-    out = tmp_path_factory.mktemp("kancolle")
-    build_views(SHARED / "data" / "kancolle-faces", out)
-    return out / "heldout"
+    return _heldout_views(tmp_path_factory, "kancolle-faces")
 
 
 def test_default_pretrained_fusion_beats_the_head_on_unseen_characters(heldout, kancolle_heldout):

@@ -38,7 +38,7 @@ from recognition.faces import Face
 from recognition.images import decode_image
 from training import recognition_eval as ev
 from training.datasets import detect_boxes
-from training.projection import cv_scores
+from training.projection import cv_scores, half_split
 
 log = logging.getLogger(__name__)
 
@@ -103,16 +103,7 @@ def fused(a: np.ndarray, b: np.ndarray, weight: float) -> np.ndarray:
 
 def open_set_threshold(z: np.ndarray, y: np.ndarray, seed: int) -> tuple[float, dict[str, float]]:
     """Mean of the 1-shot and 5-shot open-set optima (half the characters unknown) on a half/half split."""
-    rng = random.Random(seed)
-    gallery, probes = [], []
-    for label in sorted(set(y)):
-        idx = list(np.flatnonzero(y == label))
-        rng.shuffle(idx)
-        half = max(1, len(idx) // 2)
-        gallery += idx[:half]
-        probes += idx[half:]
-    g = ev.EmbeddedSet(z[gallery], y[gallery], np.ones(len(gallery), bool))
-    p = ev.EmbeddedSet(z[probes], y[probes], np.ones(len(probes), bool))
+    g, p = half_split(z, y, random.Random(seed))
     optima = {f"{s}-shot": ev.open_set(g, p, s)["suggested_threshold"] for s in (1, 5)}
     return float(np.mean(list(optima.values()))), optima
 

@@ -65,9 +65,9 @@ def fit(x: np.ndarray, y: np.ndarray, shrinkage: float, components: int | None) 
     return x.mean(axis=0).astype(np.float32), lda.scalings_[:, :k].astype(np.float32)
 
 
-def cv_scores(z: np.ndarray, y: np.ndarray, rng: random.Random) -> dict[str, float]:
-    """1-shot and 5-shot rank-1 and TAR at FAR 1 % of vectors `z`: half of each character's pictures
-    enrolled, the rest probes."""
+def half_split(z: np.ndarray, y: np.ndarray, rng: random.Random) -> tuple[ev.EmbeddedSet, ev.EmbeddedSet]:
+    """(gallery, probes) of vectors `z` with labels `y`: a shuffled half of each character's pictures
+    enrolled (at least one), the rest probes."""
     gallery, probes = [], []
     for label in sorted(set(y)):
         idx = list(np.flatnonzero(y == label))
@@ -77,6 +77,12 @@ def cv_scores(z: np.ndarray, y: np.ndarray, rng: random.Random) -> dict[str, flo
         probes += idx[half:]
     g = ev.EmbeddedSet(z[gallery], y[gallery], np.ones(len(gallery), bool))
     p = ev.EmbeddedSet(z[probes], y[probes], np.ones(len(probes), bool))
+    return g, p
+
+
+def cv_scores(z: np.ndarray, y: np.ndarray, rng: random.Random) -> dict[str, float]:
+    """1-shot and 5-shot rank-1 and TAR at FAR 1 % of vectors `z` on a `half_split`."""
+    g, p = half_split(z, y, rng)
     return {"rank1_1shot": ev.closed_set(g, p, 1, seeds=3)["rank1"],
             "rank1_5shot": ev.closed_set(g, p, 5, seeds=3)["rank1"],
             "tar@far=0.01": ev.verification(g, p, fars=(1e-2,))["tar@far=0.01"]}

@@ -86,9 +86,8 @@ def _pipeline(name: str, detector: DetectorSettings, embedder: EmbedderSettings)
     return pl.Pipeline(name, build_detector(detector), build_embedder(embedder), (detector, embedder))
 
 
-def pipelines(tmp: Path) -> list[pl.Pipeline]:
-    from .original import OriginalDetector, OriginalEmbedder
-
+def default_pipelines() -> list[pl.Pipeline]:
+    """Today's default, the previous default and the one before (the models kaobot ships)."""
     return [
         _pipeline(
             "kaobot default (shipped FCOS-MobileNetV3 + EfficientNet-Lite0 ⊕ head ⊕ baseline)",
@@ -105,6 +104,14 @@ def pipelines(tmp: Path) -> list[pl.Pipeline]:
             DetectorSettings(backend="animeface"),
             EmbedderSettings(backend="baseline"),
         ),
+    ]
+
+
+def pipelines(tmp: Path) -> list[pl.Pipeline]:
+    from .original import OriginalDetector, OriginalEmbedder
+
+    return [
+        *default_pipelines(),
         torch_pipeline(tmp),
         onnx_pipeline(tmp),
         pl.Pipeline("original (YOLOv5m 640 + FaceMobileNet grey 128)", OriginalDetector(), OriginalEmbedder()),
@@ -123,21 +130,7 @@ async def bench(args: argparse.Namespace) -> dict[str, str]:
     if "neighbour" in parts:
         from . import neighbour
 
-        pipes = [
-            _pipeline(
-                "kaobot default (shipped FCOS + EfficientNet-Lite0 ⊕ head ⊕ baseline)",
-                DetectorSettings(device="cpu"),
-                EmbedderSettings(device="cpu"),
-            ),
-            _pipeline(
-                "previous default (shipped FCOS + head ⊕ baseline)",
-                DetectorSettings(device="cpu"),
-                EmbedderSettings(backend="projected", device="cpu"),
-            ),
-            _pipeline(
-                "animeface + baseline", DetectorSettings(backend="animeface"), EmbedderSettings(backend="baseline")
-            ),
-        ]
+        pipes = default_pipelines()
         sections["Beside a busy neighbour"] = await neighbour.neighbour_section(pipes, 8 if args.quick else args.reps)
     if "cold" in parts:
         from . import neighbour
