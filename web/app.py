@@ -427,7 +427,9 @@ async def suggest(request: web.Request) -> web.Response:
     scope = request.app[CONFIG]["scope"]
     faces = request.app[ANSWERS].faces(scope, answer)
     if faces is None:
-        raise web.HTTPGone(text="that answer is no longer kept (they expire after a while): recognise the picture again")
+        raise web.HTTPGone(
+            text="that answer is no longer kept (they expire after a while): recognise the picture again"
+        )
     face = next((f for f in faces if f.number == number), None)
     if face is None:
         raise web.HTTPBadRequest(text=f"that answer has {len(faces)} face(s); there is no face {number}")
@@ -473,7 +475,9 @@ async def approve_suggestion(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text="`name` must be a character's name (or leave it out)")
     decision = await desk.approve(request.app[CONFIG]["scope"], request.match_info["id"], WEB_APPROVER, as_name)
     model_id = request.app[RECOGNIZER].model_id
-    return web.json_response({"changed": decision.changed, "suggestion": suggestion_to_json(decision.suggestion, model_id)})
+    return web.json_response(
+        {"changed": decision.changed, "suggestion": suggestion_to_json(decision.suggestion, model_id)}
+    )
 
 
 async def reject_suggestion(request: web.Request) -> web.Response:
@@ -481,4 +485,6 @@ async def reject_suggestion(request: web.Request) -> web.Response:
     desk = _desk(request)
     decision = await desk.reject(request.app[CONFIG]["scope"], request.match_info["id"], WEB_APPROVER)
     model_id = request.app[RECOGNIZER].model_id
-    return web.json_response({"changed": decision.changed, "suggestion": suggestion_to_json(decision.suggestion, model_id)})
+    return web.json_response(
+        {"changed": decision.changed, "suggestion": suggestion_to_json(decision.suggestion, model_id)}
+    )
