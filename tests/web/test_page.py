@@ -460,10 +460,13 @@ def _suggest(page: Page, picture: dict, name: str) -> str:
 
 def test_a_suggestion_is_approved_in_the_review_tab(page, server):
     from axe_playwright_python.sync_playwright import Axe
+
     from tools.drawing import CharacterStyle
 
     p = page.page
-    fumi = _drawn("fumi.png", CharacterStyle(hair=(40, 150, 90), eyes=(200, 120, 30), twintails=True, glasses=(30, 30, 30)))
+    fumi = _drawn(
+        "fumi.png", CharacterStyle(hair=(40, 150, 90), eyes=(200, 120, 30), twintails=True, glasses=(30, 30, 30))
+    )
     assert _suggest(page, fumi, "Fumi") == "Thanks: “Fumi” for face 1 waits for review."
     assert not p.is_visible("#token-dialog")  # anyone may suggest: no token asked
     assert "suggested: Fumi" in p.locator("#recognise-faces > li").first.inner_text()
@@ -475,10 +478,12 @@ def test_a_suggestion_is_approved_in_the_review_tab(page, server):
     card = p.locator("#review-list > li", has=p.locator("h3", has_text="Fumi"))
     card.wait_for()
     assert "kaobot said" in card.inner_text() and "Best match now" in card.inner_text()
+    assert not card.get_by_label("Enrol the face suggested as Fumi as").is_visible()  # until "Approve as…"
     p.wait_for_function(
         "() => [...document.querySelectorAll('#review-list img')].every(i => i.complete && i.naturalWidth > 0)"
     )  # the crops, fetched with the token, pass the page's CSP
     assert _serious(Axe().run(p).response) == []
+    p.screenshot(path=str(ROOT / "docs" / "web-review.png"), full_page=True)
 
     page.clear("review")
     card.get_by_role("button", name="Approve Fumi", exact=True).click()
@@ -509,8 +514,11 @@ def test_review_by_keyboard_approve_as_and_reject(page, server):
     page.give_token()
     page.status("review")
     gna = p.locator("#review-list > li", has=p.locator("h3", has_text="Gna"))
+    field = gna.get_by_label("Enrol the face suggested as Gna as")
+    assert not field.is_visible()
     gna.get_by_role("button", name="Approve Gna as another name").focus()
     p.keyboard.press("Enter")
+    assert field.is_visible()
     assert p.evaluate("document.activeElement.id").startswith("approve-as-")
     p.keyboard.press("Control+A")
     p.keyboard.type("Gina")

@@ -231,3 +231,19 @@ async def test_answers_expire_and_are_bounded(app_client):
     assert len(store) == 2
     assert (await suggest(api, kept[0], "Bella")).status == 410  # the oldest made room
     assert (await suggest(api, kept[2], "Bella")).status == 201
+
+
+def test_the_answer_store_is_bounded_by_bytes_and_keeps_scopes_apart():
+    import numpy as np
+
+    from recognition.review.service import FaceEvidence
+
+    def faces(n: int) -> list[FaceEvidence]:
+        vector = np.zeros(64, np.float32)
+        return [FaceEvidence(i, (0, 0, 10, 10), vector, b"\xff" * 1000, "hash", "model", None) for i in range(1, n + 1)]
+
+    store = AnswerStore(max_bytes=2 * (1000 + 256))
+    old = store.put("a", faces(2))
+    new = store.put("a", faces(1))
+    assert store.faces("a", old) is None and store.face("a", new, 1) is not None  # 2 faces' bytes at most
+    assert store.face("a", new, 2) is None and store.face("b", new, 1) is None
