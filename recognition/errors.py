@@ -55,3 +55,11 @@ class GalleryWriteError(GalleryUnavailable):
 
 class ReviewError(KaobotError):
     """A suggestion cannot be made or decided (unknown id, rate limit, full queue, no face there)."""
+
+
+class ReviewLimit(ReviewError):
+    """A suggestion refused by a limit: the member's rate limit or the scope's cap of pending ones."""
+
+
+class NoSuchSuggestion(ReviewError):
+    """No suggestion with that id in this scope (another scope's id reads the same)."""

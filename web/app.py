@@ -5,11 +5,17 @@ never logged) and are refused when no token is configured. Uploads are limited w
 a declared Content-Length over the limit is refused before the body is read, and a body without
 one is counted as it arrives. Pictures are analysed by the recognizer's inference worker (or its
 executor), never on the event loop; a full queue answers 503 with `Retry-After`.
+
+Corrections (issue 16): with a `ReviewDesk`, each `/api/whois` answer with faces carries an
+`answer` id, its faces' evidence kept in memory (`web.answers`); anyone may then suggest a name for
+one of its faces (`POST /api/suggestions`, rate-limited by the desk per client address); only the
+token holder lists, approves or rejects suggestions, and only approving enrols.
 """
 
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -26,8 +32,12 @@ from recognition import (
     Recognizer,
     UnknownCharacter,
 )
+from recognition.errors import NoSuchSuggestion, ReviewError, ReviewLimit
 from recognition.gallery import StoredFace
+from recognition.review.service import ReviewDesk, ReviewItem, suggestion_to_json
 from recognition.service import enrollment_to_json
+
+from .answers import AnswerStore
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +51,8 @@ NO_TOKEN = (
     "and send it as `Authorization: Bearer <token>`"
 )
 SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    # img-src blob:: the Review tab shows suggestion crops fetched with the token (an <img> cannot send it).
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' blob:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
@@ -51,17 +62,31 @@ SECURITY_HEADERS = {
 
 RECOGNIZER = web.AppKey("recognizer", Recognizer)
 CONFIG = web.AppKey("config", dict)
+REVIEW = web.AppKey("review", object)  # ReviewDesk | None
+ANSWERS = web.AppKey("answers", AnswerStore)
+WEB_APPROVER = "web"  # decided_by of approvals and rejections made with the web token
+JSON_LIMIT = 4096
 
 
 def create_app(
-    recognizer: Recognizer, *, scope: str, token: str | None, max_bytes: int | None = None
+    recognizer: Recognizer,
+    *,
+    scope: str,
+    token: str | None,
+    max_bytes: int | None = None,
+    review: ReviewDesk | None = None,
+    answers: AnswerStore | None = None,
 ) -> web.Application:
     """The application over `recognizer`, serving one gallery scope. `token` None or empty: writes
-    refused. `max_bytes`: the largest picture accepted (default the recognizer's decode limit)."""
+    refused. `max_bytes`: the largest picture accepted (default the recognizer's decode limit).
+    `review`: the corrections service (None: no suggestions; `/api/suggestions*` answer 404).
+    `answers`: where recent answers are kept for corrections (default a fresh `AnswerStore`)."""
     max_bytes = int(max_bytes or recognizer.limits.max_bytes)
     body_limit = max_bytes + FORM_OVERHEAD
     app = web.Application(client_max_size=body_limit, middlewares=[_errors])
     app[RECOGNIZER] = recognizer
+    app[REVIEW] = review
+    app[ANSWERS] = answers if answers is not None else AnswerStore()
     app[CONFIG] = {
         "scope": str(scope),
         "token": (token or "").encode("utf-8"),
@@ -80,6 +105,11 @@ def create_app(
     app.router.add_delete("/api/characters/{name}", forget_character)
     app.router.add_get("/api/faces/{id}/crop", face_crop)
     app.router.add_delete("/api/faces/{id}", delete_face)
+    app.router.add_post("/api/suggestions", suggest)
+    app.router.add_get("/api/suggestions", list_suggestions)
+    app.router.add_get("/api/suggestions/{id}/crop", suggestion_crop)
+    app.router.add_post("/api/suggestions/{id}/approve", approve_suggestion)
+    app.router.add_post("/api/suggestions/{id}/reject", reject_suggestion)
     return app
 
 
@@ -96,6 +126,9 @@ _STATUS: list[tuple[type[Exception], int]] = [
     (NoFaceFound, 422),
     (DuplicateEnrollment, 409),
     (UnknownCharacter, 404),
+    (ReviewLimit, 429),
+    (NoSuchSuggestion, 404),
+    # Other ReviewErrors (named what kaobot answered, already rejected, expired): 409 below.
 ]
 
 
@@ -115,7 +148,8 @@ async def _errors(request: web.Request, handler) -> web.StreamResponse:
             response.force_close()
         return response
     except KaobotError as exc:
-        status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 400)
+        default = 409 if isinstance(exc, ReviewError) else 400
+        status = next((code for kind, code in _STATUS if isinstance(exc, kind)), default)
         if status == 503:
             log.warning("%s %s: %s", request.method, request.path, exc)
             return _error(503, str(exc), **{"Retry-After": str(RETRY_AFTER_S)})
@@ -232,6 +266,29 @@ def _face_json(face: StoredFace) -> dict[str, Any]:
     }
 
 
+async def _json(request: web.Request, shape: str, optional: bool = False) -> dict[str, Any]:
+    """A small JSON object body (`optional`: an empty body reads as `{}`)."""
+    if request.content_length is not None and request.content_length > JSON_LIMIT:
+        raise _too_large(JSON_LIMIT)
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(JSON_LIMIT + 1 - size):  # bounded even without Content-Length
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > JSON_LIMIT:
+            raise _too_large(JSON_LIMIT)
+    raw = b"".join(chunks)
+    if optional and not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise web.HTTPBadRequest(text=f"send JSON: {shape}") from None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text=f"send JSON: {shape}")
+    return body
+
+
 # -- routes ---------------------------------------------------------------------------------------
 async def _index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
@@ -252,6 +309,7 @@ async def health(request: web.Request) -> web.Response:
             "writes": bool(request.app[CONFIG]["token"]),
             "max_bytes": request.app[CONFIG]["max_bytes"],
             "notice": await recognizer.stale_notice(scope),
+            "suggestions": request.app[REVIEW] is not None,
         }
     )
 
@@ -260,9 +318,15 @@ async def whois(request: web.Request) -> web.Response:
     form = await _form(request, {"image"})
     top_k = _int_field(form, "top_k", 1, 20)
     recognizer = request.app[RECOGNIZER]
-    result = await recognizer.identify(_image(form), request.app[CONFIG]["scope"], top_k)
+    scope = request.app[CONFIG]["scope"]
+    result = await recognizer.identify(_image(form), scope, top_k)
     height, width = result.image.shape[:2]
-    return web.json_response(result.to_json(), headers={"X-Image-Size": f"{width}x{height}"})
+    body = result.to_json()
+    desk: ReviewDesk | None = request.app[REVIEW]
+    if desk is not None and result.faces:
+        # What a correction needs (crops, vectors), kept here so the picture need not come again.
+        body["answer"] = request.app[ANSWERS].put(scope, await desk.evidence(result))
+    return web.json_response(body, headers={"X-Image-Size": f"{width}x{height}"})
 
 
 async def enroll(request: web.Request) -> web.Response:
@@ -294,13 +358,8 @@ async def character_faces(request: web.Request) -> web.Response:
 
 async def rename_character(request: web.Request) -> web.Response:
     _require_token(request)
-    if request.content_length is not None and request.content_length > 4096:
-        raise _too_large(4096)
-    try:
-        body = await request.json()
-    except ValueError:
-        raise web.HTTPBadRequest(text='send JSON: {"name": "the new name"}') from None
-    new = body.get("name") if isinstance(body, dict) else None
+    body = await _json(request, '{"name": "the new name"}')
+    new = body.get("name")
     if not isinstance(new, str):
         raise web.HTTPBadRequest(text='send JSON: {"name": "the new name"}')
     moved = await request.app[RECOGNIZER].rename(request.match_info["name"], new, request.app[CONFIG]["scope"])
@@ -329,3 +388,103 @@ async def delete_face(request: web.Request) -> web.Response:
     await gallery.delete_faces([face.id])
     log.info("deleted face %s of %r in scope %s", face.id, face.name, face.scope)
     return web.json_response({"removed": 1, "name": face.name})
+
+
+# -- corrections (issue 16) -----------------------------------------------------------------------
+def _desk(request: web.Request) -> ReviewDesk:
+    desk = request.app[REVIEW]
+    if desk is None:
+        raise web.HTTPNotFound(text="corrections are off on this server (review.enabled is false)")
+    return desk
+
+
+def suggester(request: web.Request) -> str:
+    """Who a web suggestion is from, for the desk's per-member rate limit: the client's address
+    (what the visitor cannot change by typing; behind a reverse proxy, the proxy's)."""
+    return f"web:{request.remote or 'unknown'}"
+
+
+def _item_json(item: ReviewItem, model_id: str) -> dict[str, Any]:
+    s = item.suggestion
+    body = suggestion_to_json(s, model_id)
+    body["crop"] = f"/api/suggestions/{s.id}/crop" if s.crop else None
+    body["votes"] = item.votes
+    body["best"] = None if item.best is None else {"name": item.best.name, "similarity": round(item.best.similarity, 4)}
+    return body
+
+
+async def suggest(request: web.Request) -> web.Response:
+    """Anyone: "face N of answer A is NAME" → a pending suggestion (nothing is enrolled)."""
+    desk = _desk(request)
+    body = await _json(request, '{"answer": "<id from /api/whois>", "face": 1, "name": "the character"}')
+    answer, number, name = body.get("answer"), body.get("face"), body.get("name")
+    if not isinstance(answer, str) or not answer:
+        raise web.HTTPBadRequest(text="`answer` must be the `answer` id of a /api/whois reply")
+    if not isinstance(number, int) or isinstance(number, bool) or number < 1:
+        raise web.HTTPBadRequest(text="`face` must be a face number (1, 2, ...)")
+    if not isinstance(name, str) or not name.strip():
+        raise web.HTTPBadRequest(text="`name` must be the character's name")
+    scope = request.app[CONFIG]["scope"]
+    faces = request.app[ANSWERS].faces(scope, answer)
+    if faces is None:
+        raise web.HTTPGone(
+            text="that answer is no longer kept (they expire after a while): recognise the picture again"
+        )
+    face = next((f for f in faces if f.number == number), None)
+    if face is None:
+        raise web.HTTPBadRequest(text=f"that answer has {len(faces)} face(s); there is no face {number}")
+    s = await desk.suggest(scope, face, name, suggester(request))
+    log.info("web suggestion %s: face %d named %r", s.id, number, s.name)
+    return web.json_response(
+        {"id": s.id, "face": number, "name": s.name, "answer": s.answer, "status": s.status}, status=201
+    )
+
+
+async def list_suggestions(request: web.Request) -> web.Response:
+    _require_token(request)
+    desk = _desk(request)
+    try:
+        limit = int(request.query.get("limit", "25"))
+    except ValueError:
+        raise web.HTTPBadRequest(text="`limit` must be a whole number") from None
+    if not 1 <= limit <= 100:
+        raise web.HTTPBadRequest(text="`limit` must be from 1 to 100")
+    scope = request.app[CONFIG]["scope"]
+    items = await desk.pending(scope, limit)
+    waiting = await desk.queue.count_pending(scope)
+    model_id = request.app[RECOGNIZER].model_id
+    return web.json_response({"pending": waiting, "suggestions": [_item_json(i, model_id) for i in items]})
+
+
+async def suggestion_crop(request: web.Request) -> web.Response:
+    _require_token(request)
+    desk = _desk(request)
+    s = await desk.queue.get(request.app[CONFIG]["scope"], request.match_info["id"])
+    if s is None or not s.crop:
+        raise web.HTTPNotFound(text="no such suggestion here")
+    return web.Response(body=s.crop, content_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
+
+
+async def approve_suggestion(request: web.Request) -> web.Response:
+    """The token holder: enrol the face as the suggested name, or as `name` ("approve as")."""
+    _require_token(request)
+    desk = _desk(request)
+    body = await _json(request, '{"name": "the name to enrol instead"} or nothing', optional=True)
+    as_name = body.get("name")
+    if as_name is not None and (not isinstance(as_name, str) or not as_name.strip()):
+        raise web.HTTPBadRequest(text="`name` must be a character's name (or leave it out)")
+    decision = await desk.approve(request.app[CONFIG]["scope"], request.match_info["id"], WEB_APPROVER, as_name)
+    model_id = request.app[RECOGNIZER].model_id
+    return web.json_response(
+        {"changed": decision.changed, "suggestion": suggestion_to_json(decision.suggestion, model_id)}
+    )
+
+
+async def reject_suggestion(request: web.Request) -> web.Response:
+    _require_token(request)
+    desk = _desk(request)
+    decision = await desk.reject(request.app[CONFIG]["scope"], request.match_info["id"], WEB_APPROVER)
+    model_id = request.app[RECOGNIZER].model_id
+    return web.json_response(
+        {"changed": decision.changed, "suggestion": suggestion_to_json(decision.suggestion, model_id)}
+    )

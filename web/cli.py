@@ -9,6 +9,7 @@ import os
 import signal
 
 from recognition import build_recognizer, load_settings
+from recognition.review.service import ReviewDesk
 
 from .app import TOKEN_VARIABLE
 
@@ -26,7 +27,13 @@ async def serve(settings, host: str, port: int, scope: str, token: str | None) -
     recognizer = build_recognizer(settings, batching=True)
     async with recognizer:
         await recognizer.worker.start()  # threads (or processes and their models) now, not on a user's request
-        app = create_app(recognizer, scope=scope, token=token, max_bytes=settings.limits.max_bytes)
+        # Corrections ("Correct a name", the Review tab) unless `review.enabled` is false, as in the bot.
+        desk = (
+            ReviewDesk(recognizer, recognizer.review_queue, settings.review)
+            if settings.review.enabled and recognizer.review_queue is not None
+            else None
+        )
+        app = create_app(recognizer, scope=scope, token=token, max_bytes=settings.limits.max_bytes, review=desk)
         # The access log names the request line only: never the Authorization header.
         runner = web.AppRunner(app, access_log_format='%a "%r" %s %b %Tfs')
         await runner.setup()

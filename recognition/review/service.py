@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import ReviewSettings
-from ..errors import DuplicateEnrollment, ReviewError
+from ..errors import DuplicateEnrollment, NoSuchSuggestion, ReviewError, ReviewLimit
 from ..faces import Box
 from ..gallery import Candidate, FaceRecord, clean_name
 from ..service import Identification, Recognizer, face_crop
@@ -128,12 +128,12 @@ class ReviewDesk:
         window = self.settings.member_window_minutes * 60.0
         made = await self.queue.count_by(scope, suggester, now - window)
         if made >= self.settings.member_limit:
-            raise ReviewError(
+            raise ReviewLimit(
                 f"you can suggest {self.settings.member_limit} name(s) per {self.settings.member_window_minutes:g} "
                 "minutes; try again later"
             )
         if await self.queue.count_pending(scope) >= self.settings.max_pending:
-            raise ReviewError(
+            raise ReviewLimit(
                 f"{self.settings.max_pending} suggestions are already waiting for an admin here; "
                 "try again once some are decided"
             )
@@ -222,7 +222,7 @@ class ReviewDesk:
     async def _get(self, scope: str, sid: str) -> Suggestion:
         s = await self.queue.get(scope, sid)
         if s is None:
-            raise ReviewError(f"no suggestion {str(sid).strip()!r} here")
+            raise NoSuchSuggestion(f"no suggestion {str(sid).strip()!r} here")
         return s
 
     async def _current_vector(self, s: Suggestion) -> np.ndarray:

@@ -435,3 +435,110 @@ def test_a_picture_can_be_dropped_or_pasted(page, how):
     assert len(faces) == 2 and faces[0].startswith("Alice")
     assert page.page.evaluate("document.getElementById('recognise-file').files[0].name") == "pair.png"
     assert page.errors == []
+
+
+# -- corrections (issue 16): suggest in Recognise, decide in Review --------------------------------
+def _drawn(name: str, style) -> dict:
+    from tests.conftest import png
+
+    return {"name": name, "mimeType": "image/png", "buffer": png([(200, 200, 170, style)])}
+
+
+def _suggest(page: Page, picture: dict, name: str) -> str:
+    """Recognise `picture` and suggest `name` for its face through "Correct a name"."""
+    p = page.page
+    page.tab("recognise")
+    page.clear("recognise")
+    p.set_input_files("#recognise-file", files=[picture])
+    page.status("recognise")
+    page.clear("recognise")
+    p.get_by_role("button", name="Correct the name of face 1").click()
+    p.get_by_label("Who is face 1?").fill(name)
+    p.get_by_role("button", name="Suggest").click()
+    return page.status("recognise")
+
+
+def test_a_suggestion_is_approved_in_the_review_tab(page, server):
+    from axe_playwright_python.sync_playwright import Axe
+
+    from tools.drawing import CharacterStyle
+
+    p = page.page
+    fumi = _drawn(
+        "fumi.png", CharacterStyle(hair=(40, 150, 90), eyes=(200, 120, 30), twintails=True, glasses=(30, 30, 30))
+    )
+    assert _suggest(page, fumi, "Fumi") == "Thanks: “Fumi” for face 1 waits for review."
+    assert not p.is_visible("#token-dialog")  # anyone may suggest: no token asked
+    assert "suggested: Fumi" in p.locator("#recognise-faces > li").first.inner_text()
+    assert "Fumi" not in server.characters()  # a suggestion enrols nothing
+
+    page.tab("review")
+    page.give_token()
+    assert "waiting" in page.status("review")
+    card = p.locator("#review-list > li", has=p.locator("h3", has_text="Fumi"))
+    card.wait_for()
+    assert "kaobot said" in card.inner_text() and "Best match now" in card.inner_text()
+    assert not card.get_by_label("Enrol the face suggested as Fumi as").is_visible()  # until "Approve as…"
+    p.wait_for_function(
+        "() => [...document.querySelectorAll('#review-list img')].every(i => i.complete && i.naturalWidth > 0)"
+    )  # the crops, fetched with the token, pass the page's CSP
+    assert _serious(Axe().run(p).response) == []
+    p.screenshot(path=str(ROOT / "docs" / "web-review.png"), full_page=True)
+
+    page.clear("review")
+    card.get_by_role("button", name="Approve Fumi", exact=True).click()
+    assert page.status("review").startswith("Approved: the face is enrolled as Fumi.")
+    assert p.locator("#review-list h3", has_text="Fumi").count() == 0
+    assert server.characters()["Fumi"] == 1
+
+    page.tab("characters")
+    fumi_card = p.locator("#characters-list > li", has=p.locator("h3", has_text="Fumi"))
+    fumi_card.wait_for()
+    assert "1 face" in fumi_card.inner_text()
+    assert page.errors == [] and page.alerts == []
+
+
+def test_review_by_keyboard_approve_as_and_reject(page, server):
+    from tools.drawing import CharacterStyle
+
+    p = page.page
+    gina = _drawn("gina.png", CharacterStyle(hair=(120, 80, 40), eyes=(30, 90, 200), ahoge=True, hair_length=0.4))
+    hana = _drawn("hana.png", CharacterStyle(hair=(250, 250, 250), eyes=(200, 30, 120), bangs=5, ribbon=(30, 30, 220)))
+    assert "waits for review" in _suggest(page, gina, "Gna")
+    assert "waits for review" in _suggest(page, hana, "Not Hana")
+
+    page.tab("characters")
+    p.focus("#tab-characters")
+    p.keyboard.press("ArrowRight")  # to Review, whose first load asks for the token
+    assert p.evaluate("document.activeElement.id") in {"tab-review", "token-input"}
+    page.give_token()
+    page.status("review")
+    gna = p.locator("#review-list > li", has=p.locator("h3", has_text="Gna"))
+    field = gna.get_by_label("Enrol the face suggested as Gna as")
+    assert not field.is_visible()
+    gna.get_by_role("button", name="Approve Gna as another name").focus()
+    p.keyboard.press("Enter")
+    assert field.is_visible()
+    assert p.evaluate("document.activeElement.id").startswith("approve-as-")
+    p.keyboard.press("Control+A")
+    p.keyboard.type("Gina")
+    page.clear("review")
+    p.keyboard.press("Enter")
+    assert page.status("review").startswith("Approved: the face is enrolled as Gina.")
+
+    page.clear("review")
+    p.locator("#review-list > li", has=p.locator("h3", has_text="Not Hana")).get_by_role(
+        "button", name="Reject Not Hana"
+    ).press("Enter")
+    assert page.status("review").startswith("Rejected “Not Hana”.")
+    names = server.characters()
+    assert names.get("Gina") == 1 and "Gna" not in names and "Not Hana" not in names
+    unnamed = p.evaluate(
+        """() => [...document.querySelectorAll('#view-review button, #view-review input, #view-review img')]
+             .filter(e => e.checkVisibility())
+             .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+                          && !e.getAttribute('alt') && !e.textContent.trim())
+             .map(e => e.outerHTML.slice(0, 80))"""
+    )
+    assert unnamed == []
+    assert page.errors == [] and page.alerts == []

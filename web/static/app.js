@@ -134,8 +134,11 @@ async function recognise(file) {
         for (const c of face.candidates) top.append(el("li", { text: `${c.name} (${pct(c.similarity)})` }));
         item.append(top);
       }
+      if (data.answer) item.append(correctButton(data.answer, i + 1, face));
       list.append(item);
     }
+    $("recognise-correct-help").hidden = !data.answer;
+    if (data.answer) fillNames();
     await drawFaces($("recognise-canvas"), file, data.faces);
     result.hidden = false;
     const named = data.faces.filter((f) => f.name !== null).length;
@@ -145,6 +148,173 @@ async function recognise(file) {
   } catch (err) {
     result.hidden = true;
     say("recognise-status", err.message, "error");
+  }
+}
+
+// -- Correct a name: anyone may suggest; the token holder reviews (Review tab) --------------------
+async function fillNames() {
+  try {
+    const data = await api("GET", "/api/characters");
+    $("character-names").replaceChildren(...data.characters.map((c) => el("option", { value: c.name })));
+  } catch (err) {
+    // The list only helps typing; a name can still be typed without it.
+  }
+}
+
+function correctButton(answer, number, face) {
+  const button = el("button", {
+    type: "button", class: "secondary correct-open", text: "Correct a name",
+    "aria-label": `Correct the name of face ${number}`, "aria-expanded": "false",
+  });
+  button.addEventListener("click", () => {
+    const item = button.closest("li");
+    const open = item.querySelector("form.correct");
+    if (open) {
+      open.remove();
+      button.setAttribute("aria-expanded", "false");
+      return;
+    }
+    const inputId = `correct-name-${number}`;
+    const input = el("input", {
+      type: "text", id: inputId, list: "character-names", maxlength: "100", autocomplete: "off", required: "",
+    });
+    const form = el("form", { class: "correct", "aria-label": `Correct face ${number}` }, [
+      el("p", {}, [el("label", { for: inputId, text: `Who is face ${number}?` }), input]),
+      el("button", { type: "submit", text: "Suggest" }),
+      el("button", {
+        type: "button", class: "secondary", text: "Cancel", "aria-label": `Cancel the correction of face ${number}`,
+        onclick: () => { form.remove(); button.setAttribute("aria-expanded", "false"); button.focus(); },
+      }),
+    ]);
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const name = input.value.trim();
+      if (!name) return say("recognise-status", "Type the character's name.", "error");
+      try {
+        const made = await api("POST", "/api/suggestions", { body: { answer, face: number, name } });
+        form.remove();
+        button.replaceWith(el("span", { class: "muted", text: ` · suggested: ${made.name}` }));
+        say("recognise-status", made.status === "approved"
+          ? `Thanks: face ${number} is now enrolled as ${made.name}.`
+          : `Thanks: “${made.name}” for face ${number} waits for review.`, "ok");
+      } catch (err) {
+        say("recognise-status", err.message, "error");
+      }
+    });
+    button.setAttribute("aria-expanded", "true");
+    button.after(form);
+    input.focus();
+  });
+  return button;
+}
+
+// -- Review: the token holder's queue of suggestions ----------------------------------------------
+let cropUrls = [];
+
+async function loadCrop(img, path) {
+  // An <img> cannot send the token: fetch the crop with it and show it as a blob: URL.
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (!token) return;
+  try {
+    const response = await fetch(path, { headers: { Authorization: "Bearer " + token }, credentials: "omit", cache: "no-store" });
+    if (!response.ok) return;
+    const url = URL.createObjectURL(await response.blob());
+    cropUrls.push(url);
+    img.src = url;
+  } catch (err) {
+    // The crop only helps; the suggestion can be decided without it.
+  }
+}
+
+function said(name) {
+  return name === null || name === undefined ? "unknown" : name;
+}
+
+async function decide(s, action, asName = null) {
+  const path = `/api/suggestions/${enc(s.id)}/${action}`;
+  try {
+    const data = await api("POST", path, { body: asName ? { name: asName } : undefined, write: true });
+    const done = data.suggestion;
+    let message;
+    if (!data.changed) message = `That suggestion was already ${done.status}.`;
+    else if (action === "reject") message = `Rejected “${s.name}”.`;
+    else message = `Approved: the face is enrolled as ${done.enrolled_as}.`;
+    await loadReview(message);
+  } catch (err) {
+    say("review-status", err.message, "error");
+  }
+}
+
+function suggestionItem(s, index) {
+  const item = el("li");
+  const img = el("img", { alt: `The face suggested as ${s.name}`, width: "128", height: "128" });
+  if (s.crop) loadCrop(img, s.crop);
+  item.append(img);
+  const about = el("div", { class: "about" });
+  const headingId = `suggestion-${index}`;
+  about.append(el("h3", { id: headingId, text: s.name }));
+  const best = s.best ? `${s.best.name} (${pct(s.best.similarity)})` : "nobody enrolled is close";
+  const facts = [
+    ["Suggested name", s.name],
+    ["kaobot said", said(s.answer)],
+    ["Best match now", best],
+    ["Suggested by", s.votes > 1 ? `${s.suggester} and ${s.votes - 1} other(s)` : s.suggester],
+    ["When", new Date(s.created * 1000).toLocaleString()],
+  ];
+  if (s.stale) facts.push(["Note", "made with an older model: approving re-embeds the face"]);
+  const list = el("dl");
+  for (const [term, value] of facts) list.append(el("dt", { text: term }), el("dd", { text: value }));
+  about.append(list);
+  if (typeof s.message_link === "string" && s.message_link.startsWith("https://")) {
+    about.append(el("p", {}, [el("a", { href: s.message_link, rel: "noreferrer noopener", target: "_blank", text: "The answer it corrects" })]));
+  }
+
+  const inputId = `approve-as-${index}`;
+  const input = el("input", { type: "text", id: inputId, list: "character-names", maxlength: "100", autocomplete: "off", required: "" });
+  input.value = s.name;
+  const asForm = el("form", { class: "rename", hidden: "" }, [
+    el("p", {}, [el("label", { for: inputId, text: `Enrol the face suggested as ${s.name} as` }), input]),
+    el("button", { type: "submit", text: "Approve as this name" }),
+  ]);
+  asForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const name = input.value.trim();
+    if (!name) return say("review-status", "Give the name to enrol the face as.", "error");
+    decide(s, "approve", name);
+  });
+  const asButton = el("button", {
+    type: "button", class: "secondary", text: "Approve as…", "aria-label": `Approve ${s.name} as another name`,
+    "aria-expanded": "false",
+    onclick: () => {
+      asForm.hidden = !asForm.hidden;
+      asButton.setAttribute("aria-expanded", String(!asForm.hidden));
+      if (!asForm.hidden) input.focus();
+    },
+  });
+  about.append(el("p", { class: "buttons", role: "group", "aria-labelledby": headingId }, [
+    el("button", { type: "button", text: "Approve", "aria-label": `Approve ${s.name}`, onclick: () => decide(s, "approve") }),
+    asButton,
+    el("button", { type: "button", class: "danger", text: "Reject", "aria-label": `Reject ${s.name}`, onclick: () => decide(s, "reject") }),
+  ]), asForm);
+  item.append(about);
+  return item;
+}
+
+async function loadReview(message = "") {
+  const list = $("review-list");
+  try {
+    const data = await api("GET", "/api/suggestions", { write: true });
+    for (const url of cropUrls) URL.revokeObjectURL(url);
+    cropUrls = [];
+    list.replaceChildren(...data.suggestions.map(suggestionItem));
+    if (data.suggestions.length) fillNames();
+    const waiting = data.pending
+      ? `${data.pending} suggestion(s) waiting${data.pending > data.suggestions.length ? `; the oldest ${data.suggestions.length} shown` : ""}.`
+      : "No suggestion is waiting.";
+    say("review-status", message ? `${message} ${waiting}` : waiting, "ok");
+  } catch (err) {
+    list.replaceChildren();
+    say("review-status", err.message, "error");
   }
 }
 
@@ -320,7 +490,7 @@ async function loadCharacters() {
 }
 
 // -- tabs, files, start-up ------------------------------------------------------------------------
-const TABS = ["recognise", "enrol", "characters"];
+const TABS = ["recognise", "enrol", "characters", "review"];
 
 function show(tab, focus = false) {
   for (const name of TABS) {
@@ -334,6 +504,10 @@ function show(tab, focus = false) {
   if (tab === "characters") {
     say("characters-status", "");
     loadCharacters();
+  }
+  if (tab === "review") {
+    say("review-status", "");
+    loadReview();
   }
 }
 
@@ -383,6 +557,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("enrol-form").addEventListener("submit", enrol);
   $("enrol-canvas").addEventListener("click", pickOnCanvas);
   $("characters-reload").addEventListener("click", () => { say("characters-status", ""); loadCharacters(); });
+  $("review-reload").addEventListener("click", () => { say("review-status", ""); loadReview(); });
 
   document.addEventListener("paste", (event) => {
     const file = [...(event.clipboardData?.files || [])].find((f) => f.type.startsWith("image/"));
