@@ -7,22 +7,17 @@ loaded on first use and dropped when that scope changes.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 
-from ..errors import GalleryUnavailable
+from ..sqlite_file import SQLiteFile
 from .base import Candidate, CharacterInfo, FaceRecord, Gallery, StoredFace
 from .vector_index import SearchTuning, VectorIndex
-
-T = TypeVar("T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS faces (
@@ -55,40 +50,12 @@ class SQLiteGallery(Gallery):
     def __init__(self, path: str | Path, tuning: SearchTuning | None = None) -> None:
         self.path = Path(path)
         self.tuning = tuning or SearchTuning()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kaobot-sqlite")
-        self._conn: sqlite3.Connection | None = None
+        self._db = SQLiteFile(path, SCHEMA, "gallery file", "gallery", "kaobot-sqlite")
+        self._run = self._db.run
         self._indexes: dict[tuple[str, str], VectorIndex] = {}
         self._lock = threading.Lock()
-        self._closed = False
 
     # -- plumbing -----------------------------------------------------------------------------
-    def _connect(self) -> sqlite3.Connection:
-        if self._conn is None:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(self.path, isolation_level=None)
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=FULL")
-                conn.execute("PRAGMA busy_timeout=5000")
-                conn.executescript(SCHEMA)
-            except (sqlite3.Error, OSError) as exc:
-                raise GalleryUnavailable(f"cannot open the gallery file {self.path}: {exc}") from exc
-            self._conn = conn
-        return self._conn
-
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if self._closed:
-            raise GalleryUnavailable("the gallery is closed")
-
-        def call() -> T:
-            conn = self._connect()
-            try:
-                return fn(conn)
-            except sqlite3.DatabaseError as exc:
-                raise GalleryUnavailable(f"gallery file {self.path}: {exc}") from exc
-
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
-
     def _invalidate(self, scope: str | None) -> None:
         with self._lock:
             if scope is None:
@@ -98,16 +65,7 @@ class SQLiteGallery(Gallery):
                     del self._indexes[key]
 
     async def close(self) -> None:
-        if self._closed:
-            return
-
-        def shut(conn: sqlite3.Connection) -> None:
-            conn.close()
-
-        if self._conn is not None:
-            await self._run(shut)
-        self._closed = True
-        self._executor.shutdown(wait=True)
+        await self._db.close()
 
     # -- writes -------------------------------------------------------------------------------
     async def _add(self, records: list[FaceRecord]) -> None:

@@ -5,20 +5,14 @@ All database work runs on one dedicated thread, as in `recognition.gallery.sqlit
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 
-from ..errors import GalleryUnavailable
+from ..sqlite_file import SQLiteFile
 from .base import PENDING, ReviewQueue, Suggestion
-
-T = TypeVar("T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS suggestions (
@@ -77,44 +71,11 @@ class SQLiteReviewQueue(ReviewQueue):
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kaobot-review")
-        self._conn: sqlite3.Connection | None = None
-        self._closed = False
-
-    def _connect(self) -> sqlite3.Connection:
-        if self._conn is None:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(self.path, isolation_level=None)
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=FULL")
-                conn.execute("PRAGMA busy_timeout=5000")
-                conn.executescript(SCHEMA)
-            except (sqlite3.Error, OSError) as exc:
-                raise GalleryUnavailable(f"cannot open the review queue {self.path}: {exc}") from exc
-            self._conn = conn
-        return self._conn
-
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if self._closed:
-            raise GalleryUnavailable("the review queue is closed")
-
-        def call() -> T:
-            conn = self._connect()
-            try:
-                return fn(conn)
-            except sqlite3.DatabaseError as exc:
-                raise GalleryUnavailable(f"review queue {self.path}: {exc}") from exc
-
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        self._db = SQLiteFile(path, SCHEMA, "review queue", "review queue", "kaobot-review")
+        self._run = self._db.run
 
     async def close(self) -> None:
-        if self._closed:
-            return
-        if self._conn is not None:
-            await self._run(lambda conn: conn.close())
-        self._closed = True
-        self._executor.shutdown(wait=True)
+        await self._db.close()
 
     async def _put(self, s: Suggestion) -> None:
         row = _row(s)
