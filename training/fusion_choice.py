@@ -79,18 +79,16 @@ def validation_items(data: list[str], identities: list[str], only: list[str] | N
     return items
 
 
-def embed_both(items, boxes: dict, learned, base) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(network vectors, descriptor vectors, labels) of the largest face of each picture (`boxes`,
-    from `training.datasets.detect_boxes`; the whole picture where none was found)."""
-    a, b, labels = [], [], []
-    for path, label in items:
+def embed_faces(items, boxes: dict, embedder) -> np.ndarray:
+    """Vectors of the largest face of each picture (`boxes`, from `training.datasets.detect_boxes`; the
+    whole picture where none was found)."""
+    out = []
+    for path, _ in items:
         image = decode_image(Path(path).read_bytes())
         box = boxes.get(str(path))
         face = Face(tuple(box), 1.0) if box else Face((0, 0, image.shape[1], image.shape[0]), 0.0)
-        a.append(learned.embed(image, [face])[0])
-        b.append(base.embed(image, [face])[0])
-        labels.append(label)
-    return np.array(a, np.float32), np.array(b, np.float32), np.array(labels)
+        out.append(embedder.embed(image, [face])[0])
+    return np.array(out, np.float32)
 
 
 def fused(a: np.ndarray, b: np.ndarray, weight: float) -> np.ndarray:
@@ -118,25 +116,36 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     if len(identities) < 4:
         raise ValueError(f"{args.checkpoint} names {len(identities)} validation characters; train it with "
                          "`kaobot train recognizer --val-split identities` so the fusion is chosen on unseen ones")
-    items = validation_items(args.data or list(meta["data"]), identities, args.val_from)
-    missing = [f for f in (args.threshold_from or []) if not validation_items(
-        args.data or list(meta["data"]), identities, [f])]
-    if missing:
-        raise ValueError(f"no validation characters in {', '.join(missing)}")
+    data = args.data or list(meta["data"])
+    items = validation_items(data, identities, args.val_from)
     if len({label for _, label in items}) < 4:
         raise ValueError(f"fewer than 4 validation characters in {args.val_from or 'the training folders'}")
-    learned, base = TorchEmbedder(args.checkpoint, device="cpu"), base_embedder(args.base)
-    detector = build_detector(load_settings(getattr(args, "config", None), None).detector)
-    # The recognizer run's detections (boxes.json beside the checkpoint) when the detector is the same.
-    boxes = detect_boxes([path for path, _ in items], detector, Path(args.checkpoint).parent / "boxes.json")
+    # The pictures that set the threshold, per folder (default: those that choose the weight).
+    folders = args.threshold_from or args.val_from
+    subsets = {str(f): validation_items(data, identities, [f]) for f in folders} if folders else {"validation": items}
+    missing = [f for f, subset in subsets.items() if not subset]
+    if missing:
+        raise ValueError(f"no validation characters in {', '.join(missing)}")
     if args.flip not in ("choose", "on", "off"):
         raise ValueError(f"unknown --flip {args.flip!r}; valid: choose, on, off")
     flips = {"choose": (False, True), "on": (True,), "off": (False,)}[args.flip]
-    vectors = {}
+
+    learned, base = TorchEmbedder(args.checkpoint, device="cpu"), base_embedder(args.base)
+    detector = build_detector(load_settings(getattr(args, "config", None), None).detector)
+    # Every picture is detected and embedded once; the recognizer run's detections (boxes.json beside
+    # the checkpoint) are reused when the detector is the same.
+    pictures = list(dict.fromkeys([*items, *(item for subset in subsets.values() for item in subset)]))
+    where = {item: i for i, item in enumerate(pictures)}
+    boxes = detect_boxes([path for path, _ in pictures], detector, Path(args.checkpoint).parent / "boxes.json")
+    labels = np.array([label for _, label in pictures])
+    described = embed_faces(pictures, boxes, base)
+    networked = {}
     for flip in flips:
         learned.flip = flip
-        vectors[flip] = embed_both(items, boxes, learned, base)
-    a, b, y = vectors[flips[0]]
+        networked[flip] = embed_faces(pictures, boxes, learned)
+    chosen = [where[item] for item in items]
+    y = labels[chosen]
+    vectors = {flip: (a[chosen], described[chosen], y) for flip, a in networked.items()}
     log.info("%d validation pictures of %d characters", len(y), len(set(y)))
 
     grid = sorted({0.0, 1.0, *args.weights})
@@ -147,14 +156,12 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             table[f"w={w:g}" + (" flip" if flip else "")] = row | {"mean": (row["rank1_1shot"] + row["rank1_5shot"]) / 2}
     candidates = [(flip, w) for flip in flips for w in grid if 0.0 < w < 1.0]
     flip, weight = max(candidates, key=lambda fw: table[f"w={fw[1]:g}" + (" flip" if fw[0] else "")]["mean"])
-    learned.flip = flip
     optima = {}
-    for folder in args.threshold_from or args.val_from or [None]:
-        subset = items if folder is None else validation_items(args.data or list(meta["data"]), identities, [folder])
-        a, b, y_folder = embed_both(subset, boxes, learned, base)
-        folder_threshold, folder_optima = open_set_threshold(fused(a, b, weight), y_folder, args.seed)
-        optima[str(folder or "validation")] = {**folder_optima, "threshold": folder_threshold,
-                                               "characters": len(set(y_folder))}
+    for folder, subset in subsets.items():
+        rows = [where[item] for item in subset]
+        folder_threshold, folder_optima = open_set_threshold(
+            fused(networked[flip][rows], described[rows], weight), labels[rows], args.seed)
+        optima[folder] = {**folder_optima, "threshold": folder_threshold, "characters": len(set(labels[rows]))}
     threshold = float(np.mean([o["threshold"] for o in optima.values()]))
 
     fusion_meta = {**meta, "flip": flip, "fusion": {"with": args.base, "weight": weight},
