@@ -18,6 +18,7 @@ class Transcript:
 
     picture_dir: Path
     picture_prefix: str
+    link_dir: str | None = None  # how the document links to picture_dir; None: picture_dir's name
     sections: list[str] = field(default_factory=list)
     pictures: dict[str, bytes] = field(default_factory=dict)
 
@@ -54,7 +55,7 @@ class Transcript:
                 name = f"{self.picture_prefix}{show_picture}.png"
                 self.pictures[name] = file.fp.read()
                 file.fp.seek(0)
-                out += [">", f"> ![{show_picture}]({self.picture_dir.name}/{name})  "]
+                out += [">", f"> ![{show_picture}]({self.picture_dir.name if self.link_dir is None else self.link_dir}/{name})  "]
                 show_picture = None
         view = message.view
         if view is not None and view.children:
