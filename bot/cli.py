@@ -1,4 +1,4 @@
-"""`kaobot bot`: run the Discord bot (registered in `tools.cli.COMMAND_MODULES`)."""
+"""`kaobot bot`: run the Discord bot (a command group of `tools.cli`)."""
 
 from __future__ import annotations
 

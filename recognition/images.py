@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 ALLOWED_FORMATS = frozenset({"PNG", "JPEG", "WEBP", "GIF", "BMP"})
 READABLE = "PNG, JPEG, WebP, GIF and BMP"
+# File name suffixes of those formats: what a folder walk (import, evaluation) treats as a picture.
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp"})
 # Headers with more than BOMB_FACTOR × max_pixels pixels are refused unread; below that a picture
 # is decoded and scaled down to max_pixels.
 BOMB_FACTOR = 4

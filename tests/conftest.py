@@ -8,8 +8,8 @@ import pytest
 
 from recognition import Recognizer, Settings, build_recognizer
 from recognition.images import encode_png
-from tools.drawing import draw_scene
 from tools.make_examples import ALICE, BELLA, CARLA
+from training.drawing import draw_scene
 
 __all__ = ["ALICE", "BELLA", "CARLA", "png"]
 
@@ -19,7 +19,7 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 
 def png(faces, size=(420, 400), background=(235, 235, 235)) -> bytes:
-    """PNG bytes of a drawn scene (see `tools.drawing.draw_scene`)."""
+    """PNG bytes of a drawn scene (see `training.drawing.draw_scene`)."""
     return encode_png(draw_scene(faces, size=size, background=background))
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from tools.cli import main
 from tools.icartoonface import crop_recognition, csv_to_yolo, read_names
-from tools.synth import SynthConfig, generate, identity_style
+from training.synth import SynthConfig, generate, identity_style
 
 
 def _jpeg(path: Path, width: int, height: int, value: int = 128) -> None:

@@ -9,7 +9,7 @@ from recognition.detect.animeface_backend import AnimefaceDetector
 from recognition.detect.nets import build_detection_net
 from recognition.detect.torch_backend import TorchDetector
 from recognition.errors import ConfigError, ModelFileError
-from tools.drawing import draw_face, draw_scene
+from training.drawing import draw_face, draw_scene
 
 from .conftest import ALICE, BELLA
 

@@ -11,7 +11,7 @@ from recognition.embed.nets import build_embedding_net
 from recognition.embed.torch_backend import TorchEmbedder
 from recognition.errors import ModelFileError
 from recognition.faces import Face
-from tools.drawing import draw_scene
+from training.drawing import draw_scene
 
 from .conftest import ALICE, BELLA, CARLA
 

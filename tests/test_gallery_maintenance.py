@@ -12,7 +12,7 @@ from recognition.images import decode_image, encode_jpeg
 from recognition.maintenance import reembed_gallery
 from recognition.preprocess import crop_face, face_box_in_crop
 from recognition.service import CROP_MARGIN, CROP_SIZE
-from tools.drawing import draw_scene
+from training.drawing import draw_scene
 
 from .conftest import ALICE, BELLA
 from .gallery_backends import BACKEND_PARAMS, BACKENDS

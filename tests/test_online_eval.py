@@ -10,8 +10,8 @@ import pytest
 from recognition.faces import Face
 from recognition.pipeline import Analysis
 from recognition.review.service import FaceEvidence
-from tools.drawing import draw_scene
 from tools.make_examples import ALICE, BELLA, CARLA
+from training.drawing import draw_scene
 from training.online_eval import Picture, replay, rolling
 
 DIM = 8

@@ -24,8 +24,8 @@ from recognition.embed.torch_backend import TorchEmbedder
 from recognition.errors import ConfigError, ModelFileError
 from recognition.faces import Face
 from recognition.images import ImageLimits, decode_image
-from tools.drawing import draw_scene
 from tools.make_examples import ALICE, BELLA, CARLA, EXAMPLES, EXAMPLES_DIR
+from training.drawing import draw_scene
 from training.export import export_onnx
 
 EMB_META = {"input_size": 64, "margin": 0.2, "mean": [0.5, 0.45, 0.4], "std": [0.25, 0.2, 0.3], "dim": 32}

@@ -24,7 +24,7 @@ import numpy as np
 
 from recognition import load_settings
 from recognition.detect import build_detector
-from tools.bulk_import import IMAGE_SUFFIXES
+from recognition.images import IMAGE_SUFFIXES
 from training.datasets import read_rgb
 from training.detection_eval import parse_detector_spec
 

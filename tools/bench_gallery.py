@@ -30,7 +30,7 @@ from recognition.images import encode_jpeg
 from recognition.preprocess import crop_face
 from recognition.service import CROP_MARGIN, CROP_SIZE
 from tools.bench.report import write_section
-from tools.drawing import CharacterStyle, draw_scene
+from training.drawing import CharacterStyle, draw_scene
 
 HEADING = "Gallery backends: bulk enrolment and search"
 

@@ -14,12 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from recognition.errors import BadImage, DuplicateEnrollment, KaobotError, NoFaceFound
+from recognition.images import IMAGE_SUFFIXES
 from recognition.service import Recognizer
 
 log = logging.getLogger(__name__)
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp"}
-
 
 @dataclass
 class ImportSummary:

@@ -1,15 +1,14 @@
 """`kaobot` command line: the same `Recognizer` service the bot uses.
 
-Core commands live here; other packages add theirs through `register(subparsers)` functions
-listed in `COMMAND_MODULES` (imported lazily, so a missing optional dependency only matters
-when its command runs).
+Core commands live here; the other command groups add theirs through their modules'
+`register(subparsers, add_common)` functions, imported in `command_groups` (only when a command
+outside `CORE_COMMANDS` runs, so `kaobot whois` never loads the trainers, aiohttp or discord.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import json
 import logging
 import sys
@@ -21,19 +20,6 @@ from recognition.gallery import GLOBAL_SCOPE
 
 log = logging.getLogger("kaobot")
 
-# Modules with a `register(subparsers)` function adding more subcommands.
-COMMAND_MODULES: list[str] = [
-    "tools.import_cli",
-    "tools.eval_cli",
-    "tools.gallery_cli",
-    "tools.review_cli",
-    "tools.data_cli",
-    "training.train_cli",
-    "tools.export_cli",
-    "tools.bench.run",
-    "bot.cli",
-    "web.cli",
-]
 
 
 def _read(path: str) -> bytes:
@@ -227,7 +213,7 @@ CORE_COMMANDS = frozenset({"whois", "detect", "enroll", "characters", "forget", 
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The parser; for one of `CORE_COMMANDS` the `COMMAND_MODULES` are not imported (they pull in
+    """The parser; for one of `CORE_COMMANDS` the `command_groups` are not imported (they pull in
     torch, discord.py and training code: seconds of a cold `kaobot whois`)."""
     parser = argparse.ArgumentParser(prog="kaobot", description="Anime character face recognition.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
@@ -281,10 +267,31 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_clear)
 
     if command not in CORE_COMMANDS:
-        for name in COMMAND_MODULES:
-            register: Callable = importlib.import_module(name).register
+        for register in command_groups():
             register(sub, _add_common)
     return parser
+
+
+def command_groups() -> list[Callable]:
+    """The `register` functions of every command group outside this module, in `--help` order."""
+    from bot import cli as bot_cli
+    from tools import data_cli, eval_cli, export_cli, gallery_cli, import_cli, review_cli
+    from tools.bench import cli as bench_cli
+    from training import train_cli
+    from web import cli as web_cli
+
+    return [
+        import_cli.register,
+        eval_cli.register,
+        gallery_cli.register,
+        review_cli.register,
+        data_cli.register,
+        train_cli.register,
+        export_cli.register,
+        bench_cli.register,
+        bot_cli.register,
+        web_cli.register,
+    ]
 
 
 def _command(argv: list[str]) -> str | None:

@@ -41,7 +41,7 @@ def cmd_crop(args: argparse.Namespace) -> int:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from .synth import SynthConfig, generate
+    from training.synth import SynthConfig, generate
 
     cfg = SynthConfig(
         identities=args.identities,

@@ -39,8 +39,8 @@ from bot.fetch import ImageFetcher
 from bot.limits import Cooldowns, WorkQueue
 from bot.watchlist import WatchList
 from recognition import Settings, build_recognizer
-from tools.drawing import draw_scene
 from tools.make_examples import ALICE, BELLA
+from training.drawing import draw_scene
 
 MAX_REQUESTS = 100_000
 GUILD = 111111111111111111

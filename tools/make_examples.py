@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from recognition.images import encode_png
-from tools.drawing import CharacterStyle, draw_scene
+from training.drawing import CharacterStyle, draw_scene
 
 ALICE = CharacterStyle(hair=(60, 60, 200), eyes=(40, 160, 60), hair_length=0.9, bangs=3)
 BELLA = CharacterStyle(hair=(230, 200, 80), eyes=(180, 60, 60), hair_length=0.3, bangs=4, ribbon=(220, 40, 40))

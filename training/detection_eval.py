@@ -29,8 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from recognition.detect import Detector
-from recognition.images import decode_image
-from tools.bulk_import import IMAGE_SUFFIXES
+from recognition.images import IMAGE_SUFFIXES, decode_image
 
 log = logging.getLogger(__name__)
 

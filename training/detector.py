@@ -26,7 +26,6 @@ import json
 import logging
 import math
 import random
-import time
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +38,8 @@ from recognition.detect.nets import ARCHITECTURES, build_detection_net
 from recognition.detect.torch_backend import TorchDetector
 from training import detection_eval as dev
 from training.datasets import jitter_colour, read_rgb
-from training.runtime import backward_step, plain_config, prepare_run, restore_schedule
+from training.engine import Loop, fit
+from training.runtime import backward_step, plain_config, prepare_run
 
 log = logging.getLogger(__name__)
 
@@ -239,43 +239,34 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     scaler = torch.amp.GradScaler("cuda") if use_amp else None
-    start, history, best = 0, [], {"ap50": -1.0}
-    if args.resume and (out / "last.pt").is_file():
-        state = torch.load(out / "last.pt", map_location="cpu", weights_only=True)
-        model.load_state_dict(state["model"])
-        start, history, best = restore_schedule(state, optimizer, scheduler, scaler)
-
     meta = {"data": str(args.data), "train_pictures": len(dataset)}
     if init is not None:
         meta["init"] = init["model_id"]
-    for epoch in range(start, args.epochs):
+    epoch_weights: dict[str, Any] = {}
+
+    def one_epoch(epoch: int) -> dict[str, float]:
         dataset.epoch = epoch
-        t0 = time.perf_counter()
-        losses = train_one_epoch(model, loader, optimizer, scheduler, scaler, device)
-        seconds = time.perf_counter() - t0
+        return train_one_epoch(model, loader, optimizer, scheduler, scaler, device)
+
+    def validate(epoch: int) -> dict[str, float]:
+        """Through the serving class, on the epoch's weights written as a detector checkpoint."""
         weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         digest = hashlib.sha256(b"".join(v.numpy().tobytes() for v in weights.values())).hexdigest()[:10]
-        model_id = args.model_id or f"kaobot-{args.arch}-{digest}"
-        candidate = save_checkpoint(out / "epoch.pt", kind="detector", model_id=model_id, arch=args.arch,
-                                    arch_kwargs=arch_kwargs, meta={**meta, "epoch": epoch + 1}, state_dict=weights)
-        metrics = evaluate(candidate, val_gt, args.threshold, device)
-        row = {"epoch": epoch + 1, **losses, "lr": optimizer.param_groups[0]["lr"],
-               "images_per_s": len(dataset) / seconds, **metrics}
-        history.append(row)
-        log.info("epoch %d: %s", epoch + 1, json.dumps({k: round(v, 4) for k, v in row.items()}))
-        if metrics["ap50"] > best["ap50"]:
-            best = {"epoch": epoch + 1, "model_id": model_id, **metrics}
-            save_checkpoint(out / "best.pt", kind="detector", model_id=model_id, arch=args.arch,
-                            arch_kwargs=arch_kwargs, meta={**meta, "epoch": epoch + 1, "validation": metrics},
-                            state_dict=weights)
-        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                 "scaler": scaler.state_dict() if scaler else {}, "epoch": epoch + 1, "history": history,
-                 "best": best, "config": plain_config(args)}
-        torch.save(state, out / "last.pt.tmp")
-        (out / "last.pt.tmp").replace(out / "last.pt")
-        (out / "history.json").write_text(json.dumps(history, indent=1) + "\n")
-        plot_curves(history, out / "curves.png")
+        epoch_weights.update(weights=weights, model_id=args.model_id or f"kaobot-{args.arch}-{digest}")
+        candidate = save_checkpoint(out / "epoch.pt", kind="detector", model_id=epoch_weights["model_id"],
+                                    arch=args.arch, arch_kwargs=arch_kwargs, meta={**meta, "epoch": epoch + 1},
+                                    state_dict=weights)
+        return evaluate(candidate, val_gt, args.threshold, device)
+
+    def save_best(epoch: int, metrics: dict[str, float]) -> str:
+        save_checkpoint(out / "best.pt", kind="detector", model_id=epoch_weights["model_id"], arch=args.arch,
+                        arch_kwargs=arch_kwargs, meta={**meta, "epoch": epoch, "validation": metrics},
+                        state_dict=epoch_weights["weights"])
+        return epoch_weights["model_id"]
+
+    loop = Loop(out=out, modules={"model": model}, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
+                train_one_epoch=one_epoch, evaluate=validate, score=lambda row: row["ap50"], save_best=save_best,
+                pictures=len(dataset), plot=plot_curves)
+    result = fit(loop, args.epochs, resume=args.resume, config=plain_config(args))
     (out / "epoch.pt").unlink(missing_ok=True)
-    result = {"best": best, "checkpoint": str(out / "best.pt"), "epochs": len(history)}
-    (out / "result.json").write_text(json.dumps(result, indent=1) + "\n")
     return result

@@ -82,7 +82,7 @@ def _take_out_resize(net: torch.nn.Module) -> dict[str, Any]:
 def _check_images(kind: str, payload: dict[str, Any], seed: int, resize: dict[str, Any]) -> list[np.ndarray]:
     """Inputs for the numerical check: drawn faces (meaningful activations) at a few sizes."""
     from recognition.detect.onnx_backend import prepare
-    from tools.drawing import CharacterStyle, draw_scene
+    from training.drawing import CharacterStyle, draw_scene
 
     rng = np.random.default_rng(seed)
     if kind == "embedder":

@@ -29,8 +29,7 @@ from recognition.detect import Detector
 from recognition.embed import Embedder
 from recognition.errors import BadImage
 from recognition.faces import Face
-from recognition.images import decode_image
-from tools.bulk_import import IMAGE_SUFFIXES
+from recognition.images import IMAGE_SUFFIXES, decode_image
 
 THRESHOLDS = np.round(np.arange(0.30, 0.996, 0.005), 3)
 

@@ -14,8 +14,8 @@ the same way). A validation split is held out (`--val-split images`: a share of 
 pictures, `identities`: whole identities, the open-set case) and evaluated every epoch: 1-shot
 rank-1 and TAR@FAR=1e-2. Written to `--output`:
 
-* `last.pt`: the resume checkpoint (model, head, optimiser, scheduler, scaler, epoch, history and
-  the config as plain types; loads with `weights_only=True`), used by `--resume`;
+* `last.pt`: the resume checkpoint of `training.engine` (model and head, optimiser, scheduler,
+  scaler, epoch, history, the config and the classes; loads with `weights_only=True`), for `--resume`;
 * `best.pt`: the embedder checkpoint (`recognition.checkpoints`, kind `embedder`) of the epoch
   with the best validation rank-1 — the file `embedder.checkpoint` points to;
 * `history.json` and `curves.png` (loss, learning rate, validation metrics per epoch).
@@ -25,11 +25,9 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import logging
 import math
 import random
-import time
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +40,9 @@ from recognition.embed.nets import build_embedding_net
 from recognition.preprocess import l2_normalize
 from training import recognition_eval as ev
 from training.datasets import MEAN, STD, FaceCrops, crop_margin_of, detect_boxes, labelled_images, split_items
+from training.engine import Loop, fit
 from training.heads import MARGINS, build_head, build_loss
-from training.runtime import backward_step, plain_config, prepare_run, restore_schedule
+from training.runtime import backward_step, plain_config, prepare_run
 
 log = logging.getLogger(__name__)
 
@@ -269,47 +268,29 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(s, steps, args))
     scaler = torch.amp.GradScaler("cuda") if use_amp else None
 
-    start, history, best = 0, [], {"rank1": -1.0}
-    if args.resume and (out / "last.pt").is_file():
-        state = torch.load(out / "last.pt", map_location="cpu", weights_only=True)
-        if state["classes"] != classes:
-            raise ValueError("the data's identities differ from the resumed run's")
-        model.load_state_dict(state["model"])
-        head.load_state_dict(state["head"])
-        start, history, best = restore_schedule(state, optimizer, scheduler, scaler)
-
     meta = {"input_size": args.input_size, "margin": crop_margin, "mean": list(MEAN), "std": list(STD),
             "dim": args.dim, "head": args.head, "backbone": args.backbone, "classes": len(classes),
             "data": [str(d) for d in args.data], "pretrained": bool(args.pretrained), "boxes": args.boxes,
             "val_identities": sorted({label for _, label in val_items}) if args.val_split == "identities" else []}
-    for epoch in range(start, args.epochs):
+
+    def one_epoch(epoch: int) -> dict[str, float]:
         dataset.epoch = epoch
-        t0 = time.perf_counter()
-        loss = train_one_epoch(model, head, loss_fn, loader, optimizer, scheduler, scaler, device)
-        seconds = time.perf_counter() - t0
-        metrics = evaluate(model, gallery_items, probe_items, args, device, workers, boxes, box_margin) if probe_items else {}
-        row = {"epoch": epoch + 1, "loss": loss, "lr": optimizer.param_groups[0]["lr"],
-               "images_per_s": len(dataset) / seconds, **metrics}
-        history.append(row)
-        log.info("epoch %d: %s", epoch + 1, json.dumps({k: round(v, 4) for k, v in row.items()}))
-        score = metrics.get("rank1", -loss)
-        if score > best["rank1"] or not (out / "best.pt").is_file():
-            best = {"rank1": score, "epoch": epoch + 1, **metrics}
-            state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-            digest = hashlib.sha256(b"".join(v.numpy().tobytes() for v in state.values())).hexdigest()[:10]
-            model_id = args.model_id or f"kaobot-{args.head}-{args.backbone}-{digest}"
-            save_checkpoint(out / "best.pt", kind="embedder", model_id=model_id, arch=arch, arch_kwargs=arch_kwargs,
-                            meta={**meta, "epoch": epoch + 1, "validation": metrics}, state_dict=state)
-            best["model_id"] = model_id
-        resume = {
-            "model": model.state_dict(), "head": head.state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict() if scaler else {},
-            "epoch": epoch + 1, "history": history, "best": best, "classes": classes, "config": plain_config(args),
-        }
-        torch.save(resume, out / "last.pt.tmp")
-        (out / "last.pt.tmp").replace(out / "last.pt")
-        (out / "history.json").write_text(json.dumps(history, indent=1) + "\n")
-        plot_curves(history, out / "curves.png")
-    result = {"best": best, "checkpoint": str(out / "best.pt"), "epochs": len(history)}
-    (out / "result.json").write_text(json.dumps(result, indent=1) + "\n")
-    return result
+        return {"loss": train_one_epoch(model, head, loss_fn, loader, optimizer, scheduler, scaler, device)}
+
+    def validate(epoch: int) -> dict[str, float]:
+        return evaluate(model, gallery_items, probe_items, args, device, workers, boxes, box_margin) if probe_items else {}
+
+    def save_best(epoch: int, metrics: dict[str, float]) -> str:
+        state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        digest = hashlib.sha256(b"".join(v.numpy().tobytes() for v in state.values())).hexdigest()[:10]
+        model_id = args.model_id or f"kaobot-{args.head}-{args.backbone}-{digest}"
+        save_checkpoint(out / "best.pt", kind="embedder", model_id=model_id, arch=arch, arch_kwargs=arch_kwargs,
+                        meta={**meta, "epoch": epoch, "validation": metrics}, state_dict=state)
+        return model_id
+
+    # Validation rank-1 picks the best epoch; with no validation split, the lowest loss.
+    loop = Loop(out=out, modules={"model": model, "head": head}, optimizer=optimizer, scheduler=scheduler,
+                scaler=scaler, train_one_epoch=one_epoch, evaluate=validate,
+                score=lambda row: row.get("rank1", -row["loss"]), save_best=save_best, pictures=len(dataset),
+                plot=plot_curves, identity={"classes": classes})
+    return fit(loop, args.epochs, resume=args.resume, config=plain_config(args))

@@ -45,16 +45,6 @@ def prepare_run(args: argparse.Namespace) -> Runtime:
     return Runtime(out, device, cuda, workers, use_amp)
 
 
-def restore_schedule(state: dict[str, Any], optimizer, scheduler, scaler) -> tuple[int, list, dict]:
-    """Load the optimiser, scheduler and AMP scaler of a resume checkpoint; returns (epoch, history, best)."""
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    if scaler is not None and state.get("scaler"):
-        scaler.load_state_dict(state["scaler"])
-    log.info("resumed from epoch %d", state["epoch"])
-    return state["epoch"], state["history"], state["best"]
-
-
 def backward_step(loss: torch.Tensor, optimizer, scaler, clip_params=None, max_norm: float = 10.0) -> None:
     """Zero the gradients, back-propagate (scaled when AMP's `scaler` is set), clip the gradient norm
     of `clip_params` to `max_norm` when given, and step the optimiser."""

@@ -1,4 +1,4 @@
-"""`kaobot web`: serve the page and the JSON API (registered in `tools.cli.COMMAND_MODULES`)."""
+"""`kaobot web`: serve the page and the JSON API (a command group of `tools.cli`)."""
 
 from __future__ import annotations
 

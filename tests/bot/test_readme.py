@@ -13,8 +13,8 @@ import discord
 
 from bot.limits import Cooldowns
 from recognition.images import encode_png
-from tools.drawing import draw_scene
 from tools.make_examples import ALICE, BELLA, CARLA
+from training.drawing import draw_scene
 
 from .support import (
     ADMIN,

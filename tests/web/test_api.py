@@ -374,6 +374,6 @@ async def test_recognition_runs_off_the_event_loop(client):
 
 def _big_picture():
     from tests.conftest import ALICE, BELLA, CARLA
-    from tools.drawing import draw_scene
+    from training.drawing import draw_scene
 
     return draw_scene([(200, 300, 300, ALICE), (520, 700, 280, BELLA), (820, 300, 260, CARLA)], size=(1024, 1024))

@@ -461,7 +461,7 @@ def _suggest(page: Page, picture: dict, name: str) -> str:
 def test_a_suggestion_is_approved_in_the_review_tab(page, server):
     from axe_playwright_python.sync_playwright import Axe
 
-    from tools.drawing import CharacterStyle
+    from training.drawing import CharacterStyle
 
     p = page.page
     fumi = _drawn(
@@ -499,7 +499,7 @@ def test_a_suggestion_is_approved_in_the_review_tab(page, server):
 
 
 def test_review_by_keyboard_approve_as_and_reject(page, server):
-    from tools.drawing import CharacterStyle
+    from training.drawing import CharacterStyle
 
     p = page.page
     gina = _drawn("gina.png", CharacterStyle(hair=(120, 80, 40), eyes=(30, 90, 200), ahoge=True, hair_length=0.4))

@@ -1,6 +1,6 @@
 """Per-stage latency and concurrent throughput of the recognition pipelines.
 
-Pictures are drawn scenes (`tools.drawing`) at 512², 1024² and 1920×1080 with 1, 3 or 10 faces.
+Pictures are drawn scenes (`training.drawing`) at 512², 1024² and 1920×1080 with 1, 3 or 10 faces.
 The embed stage embeds the drawn faces' boxes, so every pipeline embeds the same number of faces
 whatever its (possibly untrained) detector returns.
 """
@@ -26,7 +26,7 @@ from recognition.gallery.sqlite import SQLiteGallery
 from recognition.images import ImageLimits, decode_image, encode_png
 from recognition.service import Recognizer
 from recognition.worker import InferenceWorker
-from tools.drawing import CharacterStyle, draw_scene
+from training.drawing import CharacterStyle, draw_scene
 
 SIZES = [(512, 512), (1024, 1024), (1920, 1080)]
 FACE_COUNTS = [1, 3, 10]
