@@ -69,3 +69,10 @@ async def recognizer(settings) -> Recognizer:
     rec = build_recognizer(settings)
     yield rec
     await rec.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The test tiers: a test that needs the local ES-API server is also `slow` (see README, Tests)."""
+    for item in items:
+        if item.get_closest_marker("elasticsearch"):
+            item.add_marker(pytest.mark.slow)

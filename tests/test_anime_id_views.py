@@ -7,10 +7,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from recognition.embed.baseline import BaselineEmbedder
 from tools.cli import main
 from tools.eval_cli import parse_embedder_spec
+
+pytestmark = pytest.mark.slow  # data conversion and evaluation runs
 
 CSV = "source,character,images,origin_repo,origin_path,split\n"
 

@@ -10,11 +10,14 @@ import time
 import tracemalloc
 
 import numpy as np
+import pytest
 
 from recognition import Busy, build_recognizer
 from recognition.gallery.sqlite import SQLiteGallery
 
 from .conftest import ALICE, BELLA, CARLA, png
+
+pytestmark = pytest.mark.slow  # a killed import and a burst of requests
 
 
 def _make_folders(root, per_character=8):

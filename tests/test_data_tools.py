@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tools.cli import main
-from tools.icartoonface import crop_recognition, csv_to_yolo, read_names
+from training.icartoonface import crop_recognition, csv_to_yolo, read_names
 from training.synth import SynthConfig, generate, identity_style
 
 

@@ -19,6 +19,8 @@ from training.descriptor_head import fold, get_args_parser, train_net
 
 from .test_anime_id_views import _fake_anime_id
 
+pytestmark = pytest.mark.slow  # training
+
 
 def _clusters(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)

@@ -26,6 +26,8 @@ from tools.cli import main
 
 from .test_embed import _write_embedder
 
+pytestmark = pytest.mark.slow  # training
+
 
 def _fake_kancolle(root: Path, characters: dict[str, tuple[str, int]]) -> Path:
     """A folder shaped like kancolle-faces: `<character>/NNN.jpg` plus images.csv (file,character,split)."""

@@ -6,7 +6,7 @@ import pytest
 from recognition.images import encode_png
 from tools.cli import main
 
-pytestmark = pytest.mark.shared
+pytestmark = [pytest.mark.shared, pytest.mark.slow]  # slow: real pictures of ../shared through the models
 
 
 def _thumbnails(shared_dir, split, per_character):

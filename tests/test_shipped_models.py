@@ -16,14 +16,14 @@ from recognition.embed.fusion import FusionEmbedder
 from recognition.embed.projected import ProjectedEmbedder
 from recognition.faces import Face
 from recognition.weights import WEIGHTS_DIR
-from tools.anime_id_views import build_views
 from training import recognition_eval as ev
+from training.anime_id_views import build_views
 from training.datasets import read_rgb
 
 MODELS = WEIGHTS_DIR
 PER_CHARACTER = 5
 
-pytestmark = pytest.mark.shared
+pytestmark = [pytest.mark.shared, pytest.mark.slow]  # slow: the shipped models on real pictures
 
 
 def _heldout_views(tmp_path_factory, dataset: str) -> Path:
@@ -62,16 +62,6 @@ def slice_metrics(embedder, heldout: Path) -> dict[str, float]:
     return {"rank1_1shot": ev.closed_set(gallery, probes, 1, seeds=5)["rank1"],
             "rank1_5shot": ev.closed_set(gallery, probes, 5, seeds=1)["rank1"],
             "tar@far=0.01": ev.verification(gallery, probes)["tar@far=0.01"]}
-
-
-def test_projected_embedder_beats_the_baseline_on_unseen_characters(heldout):
-    model = ProjectedEmbedder(MODELS / "embedder-lda37.pt")
-    assert model.dim == 37 and model.model_id.startswith("kaobot-lda37-")
-    ours, base = slice_metrics(model, heldout), slice_metrics(BaselineEmbedder(), heldout)
-    # Measured (deterministic): ours 0.5375 / 0.75 / 0.35, baseline 0.445 / 0.7375 / 0.2025.
-    assert ours["rank1_1shot"] >= 0.52 and ours["rank1_5shot"] >= 0.72 and ours["tar@far=0.01"] >= 0.33
-    assert ours["rank1_1shot"] > base["rank1_1shot"] + 0.05
-    assert ours["tar@far=0.01"] > base["tar@far=0.01"] + 0.1
 
 
 def test_fused_descriptor_head_beats_the_baseline_on_unseen_characters(heldout):

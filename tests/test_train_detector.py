@@ -14,6 +14,8 @@ from recognition.detect.torch_backend import TorchDetector
 from tools.cli import main
 from training.detector import AUGMENTATIONS, YoloFaces, read_dataset_yaml
 
+pytestmark = pytest.mark.slow  # training
+
 
 @pytest.fixture(scope="module")
 def yolo_set(tmp_path_factory):

@@ -14,6 +14,8 @@ from recognition.embed.torch_backend import TorchEmbedder
 from tools.cli import main
 from training.heads import build_head, build_loss
 
+pytestmark = pytest.mark.slow  # training
+
 TINY = ["--backbone", "mobilefacenet-xs", "--input-size", "32", "--dim", "32", "--batch-size", "16",
         "--lr", "0.05", "--warmup-epochs", "0.5", "--threads", "2"]
 

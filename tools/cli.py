@@ -301,7 +301,16 @@ def _command(argv: list[str]) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser(_command(argv))
+    command = _command(argv)
+    if command == "train":  # `train --recipe R [flags]`: the recipe's flags, then the command line's
+        from training.train_cli import expand_recipe
+
+        try:
+            argv = expand_recipe(argv)
+        except ValueError as exc:
+            print(f"kaobot: error: {exc}", file=sys.stderr)
+            return 1
+    parser = build_parser(command)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"

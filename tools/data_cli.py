@@ -7,7 +7,7 @@ import json
 
 
 def cmd_yolo(args: argparse.Namespace) -> int:
-    from .icartoonface import csv_to_yolo
+    from training.icartoonface import csv_to_yolo
 
     report = csv_to_yolo(args.csv, args.images, args.out, split=args.split, link_images=not args.no_link)
     return _print_report(report, args.show)
@@ -24,7 +24,7 @@ def _print_report(report, show: int) -> int:
 
 
 def cmd_crop(args: argparse.Namespace) -> int:
-    from .icartoonface import crop_recognition
+    from training.icartoonface import crop_recognition
 
     report = crop_recognition(
         args.list,
@@ -59,7 +59,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_anime_id_views(args: argparse.Namespace) -> int:
-    from .anime_id_views import build_views
+    from training.anime_id_views import build_views
 
     report = build_views(args.root, args.out, args.gallery_fraction, args.min_gallery, args.seed)
     print(json.dumps({k: report[k] for k in ("characters", "images")}))

@@ -2,12 +2,12 @@
 
     kaobot train descriptor-head --data runs/anime-id/train --output runs/head --seed 0
 
-The baseline descriptors of `--data` are computed (or read from `--output`/descriptors.npz) exactly
-as `kaobot train projection` does. A small MLP — centring, Linear → BatchNorm → ReLU → Linear, unit
+The baseline descriptors of `--data` are computed (or read from `--output`/descriptors.npz) by
+`training.descriptors`. A small MLP — centring, Linear → BatchNorm → ReLU → Linear, unit
 output — is trained with an ArcFace margin head over the training characters; inputs
 are augmented in descriptor space (random feature dropout and Gaussian noise). Each setting of
-the grid (epochs × fusion weight) is scored by the same character-disjoint cross-validation as
-`training.projection` (mean of 1-shot and 5-shot rank-1 on left-out characters), and the best one
+the grid (epochs × fusion weight) is scored by a character-disjoint cross-validation (mean of 1-shot
+and 5-shot rank-1 on left-out characters, `training.descriptors.cv_scores`), and the best one
 is refitted on every character. The checkpoint is a `baseline-projection` embedder with a hidden
 layer (BatchNorm folded into the first layer), optionally fused with the baseline descriptor.
 """
@@ -29,7 +29,7 @@ from recognition.checkpoints import save_checkpoint
 from recognition.embed.base import check_fusion_weight
 from recognition.embed.baseline import BaselineEmbedder
 from recognition.embed.projected import ARCH, mlp_forward
-from training.projection import cv_scores, descriptors
+from training.descriptors import cv_scores, descriptors
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ def _key(epochs: int, weight: float) -> str:
 
 
 def cross_validate(x: np.ndarray, y: np.ndarray, args: argparse.Namespace) -> dict[str, Any]:
-    """Scores of each (epochs, fusion weight) on characters left out of the fit (as `training.projection`)."""
+    """Scores of each (epochs, fusion weight) on characters left out of the fit ."""
     from recognition.embed.base import weighted_concat
 
     characters = sorted(set(y))

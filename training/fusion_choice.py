@@ -8,7 +8,7 @@ The checkpoint must come from `kaobot train recognizer --val-split identities`: 
 are characters the network never trained on, so they can choose the fusion without touching any test
 set. Each validation picture is embedded by both embedders exactly as at inference (largest face of
 the configured detector, else the whole picture). For every weight w of the grid, half of each
-character's pictures are enrolled and the rest are probes (`training.projection.cv_scores`); the
+character's pictures are enrolled and the rest are probes (`training.descriptors.cv_scores`); the
 weight with the best mean of 1-shot and 5-shot rank-1 wins (w = 1 is the network alone, 0 the
 descriptor alone), with and without test-time flip of the network's crop (`--flip choose`). The
 threshold is the mean of the 1-shot and 5-shot open-set optima (half the characters unknown) of the
@@ -38,7 +38,7 @@ from recognition.faces import Face
 from recognition.images import decode_image
 from training import recognition_eval as ev
 from training.datasets import detect_boxes
-from training.projection import cv_scores, half_split
+from training.descriptors import cv_scores, half_split
 
 log = logging.getLogger(__name__)
 

@@ -1,13 +1,12 @@
-"""A learned linear projection of the training-free baseline descriptor, optionally fused with it.
+"""A learned projection (an MLP head) of the training-free baseline descriptor, optionally fused with it.
 
 The checkpoint (`recognition.checkpoints`, kind `embedder`, arch `baseline-projection`) holds
 `state_dict = {"mean": (d,), "matrix": (d, k)}` (optionally `"bias": (k,)` and a second layer
 `"matrix2": (k, m), "bias2": (m,)` after a ReLU: `kaobot train descriptor-head`) and
 `meta = {"base": <baseline model id>, "dim": …, "fusion_weight": w or absent}`. A face's projected
-vector is `l2_normalize((baseline(face) − mean) @ matrix)`: the baseline's colour-layout and shape
-histograms, re-weighted by a projection fitted on training characters (`kaobot train projection`,
-shrinkage LDA) so that differences between characters count more than differences between pictures
-of one character.
+vector is `mlp_forward`: the baseline's colour-layout and shape histograms, centred and mapped by
+layers fitted on training characters (`kaobot train descriptor-head`, ArcFace) so that differences
+between characters count more than differences between pictures of one character.
 
 With a `fusion_weight` w the embedding is `[√w · projected, √(1−w) · baseline]`
 (`base.weighted_concat`), so cosine = w · cos(projected) + (1−w) · cos(baseline); the weight is

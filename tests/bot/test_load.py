@@ -9,11 +9,14 @@ import time
 import tracemalloc
 
 import numpy as np
+import pytest
 
 from tools import load_test
 from tools.make_examples import ALICE, BELLA
 
 from .support import GUILD_A, attachment, fake_interaction, invoke
+
+pytestmark = pytest.mark.slow  # load
 
 # The busy answer says when to try again (bot.limits.WorkQueue measures how long pictures take).
 BUSY_WITH_WAIT = r"I'm busy with other pictures right now; please try again in \d+ (s|min)\."
