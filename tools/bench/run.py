@@ -128,7 +128,7 @@ async def bench(args: argparse.Namespace) -> dict[str, str]:
     if "neighbour" in parts:
         from . import neighbour
 
-        pipes = default_pipelines()
+        pipes = [p for p in default_pipelines() if p.name.startswith(("kaobot default", "default before"))]  # default, animeface
         sections["Beside a busy neighbour"] = await neighbour.neighbour_section(pipes, 8 if args.quick else args.reps)
     if "cold" in parts:
         from . import neighbour
