@@ -7,6 +7,7 @@ from recognition.config import DetectorSettings
 from recognition.detect import Detector, build_detector
 from recognition.detect.animeface_backend import AnimefaceDetector
 from recognition.detect.nets import build_detection_net
+from recognition.detect.onnx_backend import OnnxDetector
 from recognition.detect.torch_backend import TorchDetector
 from recognition.errors import ConfigError, ModelFileError
 from training.drawing import draw_face, draw_scene
@@ -130,7 +131,8 @@ def test_embedder_checkpoint_is_not_a_detector(tmp_path):
 
 def test_build_detector_from_settings(tmp_path):
     default = build_detector(DetectorSettings(device="cpu"))
-    assert isinstance(default, TorchDetector) and default.model_id == "kaobot-fcos_mobilenet_p3-0442383f9e"
+    # the shipped checkpoint runs on its ONNX twin (tests/test_twins.py), with the checkpoint's model id
+    assert isinstance(default, OnnxDetector) and default.model_id == "kaobot-fcos_mobilenet_p3-0442383f9e"
     assert isinstance(build_detector(DetectorSettings(backend="animeface")), AnimefaceDetector)
     with pytest.raises(ConfigError, match="checkpoint"):
         build_detector(DetectorSettings(backend="onnx"))

@@ -9,7 +9,8 @@ __all__ = ["Detector", "build_detector"]
 
 def build_detector(settings) -> Detector:
     """Build the detector named by `settings.backend` (`animeface`, `torch`, `onnx` or `yolo_onnx`); `torch`
-    without a checkpoint is the shipped detector."""
+    without a checkpoint is the shipped detector; a torch checkpoint with an ONNX twin made from it
+    runs on ONNX Runtime (`recognition.onnx_models`)."""
     from ..errors import ConfigError
 
     if settings.backend == "animeface":
@@ -23,11 +24,19 @@ def build_detector(settings) -> Detector:
             pad_below=settings.pad_below,
         )
     if settings.backend == "torch":
+        from ..onnx_models import open_onnx_twin
         from ..weights import DEFAULT_DETECTOR
+
+        checkpoint = settings.checkpoint or DEFAULT_DETECTOR
+        twin = open_onnx_twin(checkpoint, "detector", settings.device)  # no torch import when there is one
+        if twin is not None:
+            from .onnx_backend import OnnxDetector
+
+            return OnnxDetector(twin, threshold=settings.threshold, min_size=settings.min_size)
         from .torch_backend import TorchDetector
 
         return TorchDetector(
-            settings.checkpoint or DEFAULT_DETECTOR,
+            checkpoint,
             device=settings.device,
             threshold=settings.threshold,
             min_size=settings.min_size,

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import ModelFileError
 from ..faces import Face, clip_box
-from ..onnx_models import open_onnx_model
+from ..onnx_models import OnnxModel, open_onnx_model
 
 
 def prepare(image: np.ndarray, resize: Mapping[str, Any]) -> tuple[np.ndarray, float, float]:
@@ -37,10 +37,13 @@ def prepare(image: np.ndarray, resize: Mapping[str, Any]) -> tuple[np.ndarray, f
 
 
 class OnnxDetector:
-    """Runs an exported kaobot detector; keeps faces above `threshold` and `min_size`."""
+    """Runs an exported kaobot detector (a file, or an opened twin); keeps faces above `threshold`
+    and `min_size`."""
 
-    def __init__(self, model: str | Path, device: str = "auto", threshold: float = 0.5, min_size: int = 16) -> None:
-        onnx = open_onnx_model(model, "detector", device)
+    def __init__(
+        self, model: str | Path | OnnxModel, device: str = "auto", threshold: float = 0.5, min_size: int = 16
+    ) -> None:
+        onnx = model if isinstance(model, OnnxModel) else open_onnx_model(model, "detector", device)
         resize = onnx.json_prop("resize")
         try:
             self.resize = {"min_size": float(resize["min_size"]), "max_size": float(resize["max_size"])}

@@ -10,7 +10,8 @@ __all__ = ["Embedder", "build_embedder"]
 def build_embedder(settings) -> Embedder:
     """Build the embedder named by `settings.backend` (`baseline`, `torch`, `onnx`, `fusion` or `projected`);
     `fusion` without a checkpoint is the shipped default embedder, `projected` without one the shipped
-    descriptor head (the default's descriptor side, the default until 2026-12-03)."""
+    descriptor head (the default's descriptor side, the default until 2026-12-03). Torch checkpoints
+    with a twin made from them run without torch (`recognition.onnx_models`)."""
     from ..errors import ConfigError
 
     if settings.backend == "baseline":
@@ -18,11 +19,11 @@ def build_embedder(settings) -> Embedder:
 
         return BaselineEmbedder()
     if settings.backend == "torch":
-        from .torch_backend import TorchEmbedder
+        from .onnx_backend import network_embedder
 
         if not settings.checkpoint:
             raise ConfigError("embedder.backend is 'torch' but embedder.checkpoint is not set")
-        return TorchEmbedder(settings.checkpoint, device=settings.device)
+        return network_embedder(settings.checkpoint, device=settings.device)
     if settings.backend == "onnx":
         from .onnx_backend import OnnxEmbedder
 

@@ -23,7 +23,7 @@ from ..errors import ModelFileError
 from ..faces import Face
 from .base import Embedder, check_fusion_weight, weighted_concat
 from .baseline import BaselineEmbedder
-from .torch_backend import TorchEmbedder
+from .onnx_backend import network_embedder
 
 
 def base_embedder(spec: str) -> Embedder:
@@ -36,10 +36,10 @@ def base_embedder(spec: str) -> Embedder:
 
 
 class FusionEmbedder:
-    """Weighted concatenation of a `TorchEmbedder` and a descriptor embedder (see the module docstring)."""
+    """Weighted concatenation of a network embedder (torch, or its ONNX twin) and a descriptor embedder (see the module docstring)."""
 
     def __init__(self, checkpoint: str | Path, weight: float = 0.5, device: str = "auto") -> None:
-        self.learned = TorchEmbedder(checkpoint, device=device)
+        self.learned = network_embedder(checkpoint, device=device)  # its ONNX twin when shipped with one
         fusion = self.learned.meta.get("fusion")
         try:
             base_spec = "baseline" if fusion is None else str(fusion["with"])

@@ -23,6 +23,7 @@ import numpy as np
 from ..checkpoints import load_checkpoint
 from ..errors import ModelFileError
 from ..faces import Face
+from ..onnx_models import load_npz_twin
 from ..preprocess import l2_normalize
 from .base import check_fusion_weight, weighted_concat
 from .baseline import BaselineEmbedder
@@ -42,12 +43,17 @@ def mlp_forward(descriptors: np.ndarray, weights: dict[str, np.ndarray]) -> np.n
     return l2_normalize(z.astype(np.float32))
 
 
+def _float32(value) -> np.ndarray:
+    """A weight as float32 numpy: a torch tensor (checkpoint) or an array (`.npz` twin)."""
+    return np.asarray(value.float().numpy() if hasattr(value, "float") else value, np.float32)
+
+
 class ProjectedEmbedder:
     """Baseline descriptor → (x − mean) @ matrix → unit vector (fused with the descriptor when the
     checkpoint has a fusion weight)."""
 
     def __init__(self, checkpoint: str | Path) -> None:
-        payload = load_checkpoint(checkpoint, kind="embedder")
+        payload = load_npz_twin(checkpoint, "embedder") or load_checkpoint(checkpoint, kind="embedder")
         self.base = BaselineEmbedder()
         try:
             if payload["arch"] != ARCH:
@@ -55,7 +61,7 @@ class ProjectedEmbedder:
             if payload["meta"]["base"] != self.base.model_id:
                 raise ValueError(f"fitted on {payload['meta']['base']!r}, this kaobot has {self.base.model_id!r}")
             state = payload["state_dict"]
-            self.weights = {k: state[k].float().numpy() for k in LAYERS if k in state}
+            self.weights = {k: _float32(state[k]) for k in LAYERS if k in state}
             self.mean, self.matrix = self.weights["mean"], self.weights["matrix"]
             if self.mean.shape != (self.base.dim,) or self.matrix.shape[0] != self.base.dim:
                 raise ValueError(f"shapes {self.mean.shape}, {self.matrix.shape} do not fit dim {self.base.dim}")

@@ -7,8 +7,9 @@ measured with kaobot's thread choice (`inference.compute_threads: 1`) and with t
 (one thread per core); animeface runs on one thread whatever the setting.
 
 --cold: fresh processes, as a user runs them: the wall time and peak resident memory of
-`kaobot whois` (default detector, and `detector.backend: animeface`), of one call with three
-pictures, and a breakdown of one cold start (imports, model building, the first picture).
+`kaobot whois` (the default models, which run on their ONNX twins; the same models through torch;
+`detector.backend: animeface`), of one call with three pictures, and a breakdown of one cold start
+(imports, model building, the first picture), with and without torch.
 """
 
 from __future__ import annotations
@@ -57,15 +58,28 @@ def start_neighbour(kind: str) -> multiprocessing.Process:
     return proc
 
 
+def _with_threads(pipe: pl.Pipeline, threads: int) -> pl.Pipeline:
+    """`pipe` rebuilt on `threads` intra-op threads: ONNX Runtime sessions take them when built."""
+    from recognition.detect import build_detector
+    from recognition.device import configure_threads
+    from recognition.embed import build_embedder
+
+    configure_threads(threads)
+    if pipe.backends is None:
+        return pipe
+    detector, embedder = pipe.backends
+    return pl.Pipeline(pipe.name, build_detector(detector), build_embedder(embedder), pipe.backends)
+
+
 async def neighbour_section(pipes: list[pl.Pipeline], reps: int) -> str:
     """`pipes`: the default pipeline, then animeface."""
     from recognition.device import apply_torch_threads, configure_threads
 
     cores = os.cpu_count() or 1
     configs = [
-        (pipes[0], 1, "1 (kaobot's choice)"),
-        (pipes[0], cores, f"{cores} (torch's default)"),
-        (pipes[1], 1, "1"),
+        (_with_threads(pipes[0], 1), 1, "1 (kaobot's choice)"),
+        (_with_threads(pipes[0], cores), cores, f"{cores} (one per core, torch's default)"),
+        (_with_threads(pipes[1], 1), 1, "1"),
     ]
     machine = report.machine()  # with the load average at the start
     results: dict[tuple[int, str | None], tuple[float, float]] = {}
@@ -101,7 +115,7 @@ async def neighbour_section(pipes: list[pl.Pipeline], reps: int) -> str:
         "above the number of cores, \"quiet\" is itself beside busy neighbours. Neighbours started by the bench "
         "beside the measurement: **mild**, one spinning Python process (one core); **heavy**, one process "
         "multiplying float32 matrices on torch's default threads (every core). In brackets: p50 beside the "
-        'neighbour ÷ p50 quiet. "Threads": torch\'s intra-op threads (`inference.compute_threads`; inter-op 1).\n\n'
+        'neighbour ÷ p50 quiet. "Threads": the intra-op threads of ONNX Runtime (the default models run on their ONNX twins) or torch (`inference.compute_threads`; inter-op 1).\n\n'
         + report.table(["pipeline", "threads", "quiet", "mild neighbour", "heavy neighbour"], rows)
     )
 
@@ -124,61 +138,90 @@ import json, sys, time
 t = [time.perf_counter()]
 import tools.cli  # noqa: F401
 t.append(time.perf_counter())
-import torch  # noqa: F401
-t.append(time.perf_counter())
-import torchvision  # noqa: F401
-t.append(time.perf_counter())
 from recognition import build_recognizer, load_settings
-rec = build_recognizer(load_settings(None, sys.argv[1]))
+rec = build_recognizer(load_settings(sys.argv[3] or None, sys.argv[1]))
 t.append(time.perf_counter())
 analysis = rec.analyse(open(sys.argv[2], "rb").read())
 t.append(time.perf_counter())
 analysis = rec.analyse(open(sys.argv[2], "rb").read())
 t.append(time.perf_counter())
 status = {l.split(":")[0]: int(l.split()[1]) / 1024 for l in open("/proc/self/status") if l.startswith(("VmHWM", "RssAnon", "RssFile"))}
-print(json.dumps({"steps": [b - a for a, b in zip(t, t[1:])], "memory": status}))
+print(json.dumps({"steps": [b - a for a, b in zip(t, t[1:])], "memory": status, "torch": "torch" in sys.modules}))
 """
+STEPS = ("import the CLI", "build the models", "first picture", "next picture")
 
 
-def cold_section() -> str:
+def _torch_config(tmp: Path) -> Path:
+    """Settings that load the default models' torch checkpoints, copied where they have no twin:
+    the torch path the defaults took before they had ONNX twins (the descriptor head keeps its
+    numpy twin; it was read with torch.load then, which imports torch as the network does)."""
+    import shutil
+
+    from recognition.weights import DEFAULT_DETECTOR, DEFAULT_EMBEDDER, resolve_model_path
+
+    det, emb = tmp / "det.pt", tmp / "emb.pt"
+    shutil.copyfile(resolve_model_path(DEFAULT_DETECTOR), det)
+    shutil.copyfile(resolve_model_path(DEFAULT_EMBEDDER), emb)
+    config = tmp / "torch.yaml"
+    config.write_text(f"detector:\n  checkpoint: {det}\nembedder:\n  checkpoint: {emb}\n", encoding="utf-8")
+    return config
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def cold_section(repeats: int = 3) -> str:
+    """Each command `repeats` times, alternating; the median wall time and peak RSS, and every wall time."""
     env = {**os.environ}
     env.pop("KAOBOT_CONFIG", None)
     kaobot = [sys.executable, "-m", "tools.cli"]
     examples = ROOT / "examples"
     pictures = [str(examples / n) for n in ("alice-2.png", "bella.png", "pair.png")]
-    rows = []
     machine = report.machine()  # with the load average at the start
     with tempfile.TemporaryDirectory() as tmp:
         data = str(Path(tmp) / "data")
         animeface = Path(tmp) / "animeface.yaml"
         animeface.write_text("detector:\n  backend: animeface\n", encoding="utf-8")
+        torch_config = _torch_config(Path(tmp))
         _run_measured([*kaobot, "enroll", "--data-dir", data, "Alice", str(examples / "alice.png")], env)
-        for label, extra, images in (
-            ("`kaobot whois` one picture, default detector", [], pictures[:1]),
-            ("`kaobot whois` three pictures in one call, default detector", [], pictures),
+        commands = [
+            ("`kaobot whois` one picture, default models (ONNX Runtime twins, no torch)", [], pictures[:1]),
+            ("`kaobot whois` three pictures in one call, default models", [], pictures),
+            ("`kaobot whois` one picture, default models through torch (their checkpoints without twins)",
+             ["--config", str(torch_config)], pictures[:1]),
             ("`kaobot whois` one picture, `detector.backend: animeface`", ["--config", str(animeface)], pictures[:1]),
-        ):
-            wall, rss, _ = _run_measured([*kaobot, "whois", "--data-dir", data, *extra, *images], env)
-            rows.append([label, f"{wall:.2f}", f"{rss:.0f}"])
+        ]
+        runs: list[list[tuple[float, float]]] = [[] for _ in commands]
+        for _ in range(repeats):
+            for i, (_, extra, images) in enumerate(commands):
+                wall, rss, _ = _run_measured([*kaobot, "whois", "--data-dir", data, *extra, *images], env)
+                runs[i].append((wall, rss))
+        rows = []
+        for (label, _, _), measured in zip(commands, runs):
+            walls = [w for w, _ in measured]
+            rows.append([label, f"{_median(walls):.2f}", ", ".join(f"{w:.2f}" for w in walls),
+                         f"{_median([r for _, r in measured]):.0f}"])
             print(" | ".join(rows[-1]), flush=True)
-        _, _, out = _run_measured([sys.executable, "-c", BREAKDOWN, data, pictures[0]], env)
-    doc = json.loads(out)
-    names = [
-        "import the CLI",
-        "import torch",
-        "import torchvision",
-        "build the models",
-        "first picture",
-        "next picture",
-    ]
-    steps = ", ".join(f"{n} {s:.2f} s" for n, s in zip(names, doc["steps"]))
-    memory = doc["memory"]
+        breakdowns = []
+        for config in ("", str(torch_config)):
+            _, _, out = _run_measured([sys.executable, "-c", BREAKDOWN, data, pictures[0], config], env)
+            breakdowns.append(json.loads(out))
+    lines = []
+    for label, doc in zip(("default models", "default models through torch"), breakdowns):
+        steps = ", ".join(f"{n} {s:.2f} s" for n, s in zip(STEPS, doc["steps"]))
+        memory = doc["memory"]
+        lines.append(
+            f"- {label}{' (imports torch)' if doc['torch'] else ' (torch never imported)'}: {steps}; peak "
+            f"{memory['VmHWM']:.0f} MiB, of which {memory['RssFile']:.0f} MiB mapped files (libraries, "
+            f"shared between processes) and {memory['RssAnon']:.0f} MiB the process's own."
+        )
     return (
-        f"`kaobot bench --cold`: fresh processes as a user starts them (one run each; {machine}, "
-        f"{os.getloadavg()[0]:.1f} at the end: above the number of cores the times are longer than on an idle "
-        "machine). Wall time and peak resident memory (RSS) of the whole process.\n\n"
-        + report.table(["command", "wall s", "peak RSS MiB"], rows)
-        + f"\n\nOne cold start of the default pipeline, step by step: {steps}. Memory at its end: "
-        f"peak {memory['VmHWM']:.0f} MiB, of which {memory['RssFile']:.0f} MiB are mapped library files "
-        f"(torch's CUDA build, shared between processes) and {memory['RssAnon']:.0f} MiB the process's own."
+        f"`kaobot bench --cold`: fresh processes as a user starts them ({repeats} runs of each command, "
+        f"alternating; {machine}, {os.getloadavg()[0]:.1f} at the end). Wall time (median, and every run) "
+        "and median peak resident memory (RSS) of the whole process; a gallery of one enrolled face.\n\n"
+        + report.table(["command", "wall s (median)", "wall s (runs)", "peak RSS MiB"], rows)
+        + "\n\nOne cold start step by step:\n\n" + "\n".join(lines)
     )

@@ -133,7 +133,7 @@ async def bench(args: argparse.Namespace) -> dict[str, str]:
     if "cold" in parts:
         from . import neighbour
 
-        sections["Cold start"] = neighbour.cold_section()
+        sections["Cold start"] = neighbour.cold_section(2 if args.quick else 3)
     if parts & {"latency", "throughput"}:
         sections |= await bench_pipelines(args, reps, parts)
     if "search" in parts:
