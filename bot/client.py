@@ -14,7 +14,7 @@ from recognition.review.service import ReviewDesk
 
 from .errors import answer_error
 from .fetch import ImageFetcher
-from .limits import Cooldowns, WorkQueue
+from .limits import RateLimits, WorkQueue
 from .watchlist import WatchList
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ class Services:
     fetcher: ImageFetcher
     watchlist: WatchList
     queue: WorkQueue
-    cooldowns: Cooldowns
+    limits: RateLimits  # /whois and "Who is this?" per member and per server
     review: ReviewDesk | None = None  # members' corrections (None: no "Correct a name", no /review)
 
     @property

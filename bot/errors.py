@@ -43,7 +43,7 @@ BUSY = "I'm busy with other pictures right now; please try again shortly."
 
 
 def busy_message(retry_after: float | None) -> str:
-    """"busy" with when to try again (`retry_after` seconds, rounded up to a whole second)."""
+    """ "busy" with when to try again (`retry_after` seconds, rounded up to a whole second)."""
     if retry_after is None:
         return BUSY
     return f"I'm busy with other pictures right now; please try again in {wait_text(retry_after)}."
@@ -65,9 +65,17 @@ class Busy(WorkerBusy):
 class OnCooldown(KaobotError):
     """The user asked too often."""
 
-    def __init__(self, retry_after: float) -> None:
+    def __init__(self, retry_after: float, message: str | None = None) -> None:
         self.retry_after = retry_after
-        super().__init__(f"Slow down a little: try again in {wait_text(retry_after)}.")
+        super().__init__(message or f"Slow down a little: try again in {wait_text(retry_after)}.")
+
+
+class ServerOnCooldown(OnCooldown):
+    """The whole server asked too often (`bot.server_uses` per `bot.server_seconds`)."""
+
+    def __init__(self, retry_after: float) -> None:
+        text = f"Everyone here has asked me a lot just now: this server can try again in {wait_text(retry_after)}."
+        super().__init__(retry_after, text)
 
 
 class BadAttachment(KaobotError):

@@ -16,7 +16,7 @@ from recognition.review.service import ReviewDesk
 
 from .client import Kaobot, Services
 from .fetch import ImageFetcher
-from .limits import Cooldowns, WorkQueue
+from .limits import RateLimits, WorkQueue
 from .watchlist import WatchList
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ async def run_bot(settings: Settings, token: str, *, sync: str | None = None) ->
                 fetcher=ImageFetcher(session, settings.limits.max_bytes, bot_settings.download_timeout),
                 watchlist=watchlist,
                 queue=WorkQueue(settings.inference.max_pending),
-                cooldowns=Cooldowns(bot_settings.cooldown_uses, bot_settings.cooldown_seconds),
+                limits=RateLimits.from_settings(bot_settings),
                 review=review_desk(settings, recognizer),
             )
             async with Kaobot(services, sync=sync) as bot:

@@ -105,6 +105,8 @@ class BotSettings:
     message_content: bool = True  # privileged intent, needed only to read pictures in watched channels
     cooldown_uses: int = 3  # /whois and "Who is this?" uses per user ...
     cooldown_seconds: float = 30.0  # ... within this many seconds
+    server_uses: int = 30  # /whois and "Who is this?" uses per server (guild), all members together ...
+    server_seconds: float = 60.0  # ... within this many seconds; server_uses 0: no server limit
     max_images: int = 3  # pictures looked at per message
     download_timeout: float = 20.0  # seconds for one download from Discord
     state_path: str | None = None  # watched channels; default <data_dir>/bot.sqlite3

@@ -36,7 +36,7 @@ from PIL import Image, PngImagePlugin
 from bot.client import Kaobot, Services
 from bot.errors import BUSY
 from bot.fetch import ImageFetcher
-from bot.limits import Cooldowns, WorkQueue
+from bot.limits import Cooldowns, RateLimits, WorkQueue
 from bot.watchlist import WatchList
 from recognition import Settings, build_recognizer
 from tools.make_examples import ALICE, BELLA
@@ -197,7 +197,7 @@ async def loopback_bot(settings: Settings, session: aiohttp.ClientSession):
         ),
         watchlist=await WatchList.open(settings.bot_state_path),
         queue=WorkQueue(settings.inference.max_pending),
-        cooldowns=Cooldowns(10**9, 1.0),  # every request is another user anyway
+        limits=RateLimits(Cooldowns(10**9, 1.0)),  # every request is another user anyway; no server limit
     )
     bot = Kaobot(services)
     try:

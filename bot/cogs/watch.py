@@ -15,7 +15,7 @@ from recognition.errors import KaobotError
 from recognition.service import Identification
 
 from ..client import Kaobot
-from ..errors import NotAllowed
+from ..errors import NotAllowed, OnCooldown
 from ..guards import guild_scope, require_admin
 from ..replies import identifications_reply
 from ..review_views import AnsweredPicture, answered, correction_view
@@ -72,6 +72,11 @@ class Watch(commands.Cog):
             sources = message_sources(message, services.max_download, services.settings.bot.max_images)
         except KaobotError:
             return  # no usable picture: stay quiet
+        try:
+            services.limits.hit_server(message.guild.id)  # watched channels count toward the server's limit
+        except OnCooldown:
+            log.info("server rate limit: skipped pictures in watched channel %s", message.channel.id)
+            return
         scope = str(message.guild.id)
         found: list[tuple[str, Identification | str]] = []
         pictures: list[AnsweredPicture] = []

@@ -53,7 +53,7 @@ class Whois(commands.Cog):
         services = self.services
         scope = guild_scope(interaction)
         source = attachment_source(image, services.max_download)
-        services.cooldowns.hit(interaction.user.id)
+        services.limits.hit(interaction.user.id, interaction.guild_id)
         async with services.queue.slot():
             await interaction.response.defer(thinking=True, ephemeral=private)
             data = await services.fetcher.fetch(source.url)
@@ -69,7 +69,7 @@ class Whois(commands.Cog):
         services = self.services
         scope = guild_scope(interaction)
         sources = message_sources(message, services.max_download, services.settings.bot.max_images)
-        services.cooldowns.hit(interaction.user.id)
+        services.limits.hit(interaction.user.id, interaction.guild_id)
         results: list[tuple[str, Identification | str]] = []
         failures: list[Exception] = []
         pictures: list[AnsweredPicture] = []

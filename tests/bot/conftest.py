@@ -10,7 +10,7 @@ import pytest
 
 from bot.client import Kaobot, Services
 from bot.fetch import ImageFetcher
-from bot.limits import Cooldowns, WorkQueue
+from bot.limits import Cooldowns, RateLimits, WorkQueue
 from bot.runner import review_desk
 from bot.watchlist import WatchList
 from recognition import Settings, build_recognizer
@@ -45,7 +45,7 @@ class BotFactory:
         self.session: aiohttp.ClientSession | None = None
         self.bots: list[Kaobot] = []
 
-    async def start(self, queue_capacity: int = 8, cooldown_uses: int = 100) -> Kaobot:
+    async def start(self, queue_capacity: int = 8, cooldown_uses: int = 100, server_uses: int = 0) -> Kaobot:
         if self.session is None:
             self.session = aiohttp.ClientSession()
         recognizer = build_recognizer(self.settings, batching=True)
@@ -55,7 +55,7 @@ class BotFactory:
             fetcher=local_fetcher(self.session, self.settings),
             watchlist=await WatchList.open(self.settings.bot_state_path),
             queue=WorkQueue(queue_capacity),
-            cooldowns=Cooldowns(cooldown_uses, 60.0),
+            limits=RateLimits(Cooldowns(cooldown_uses, 60.0), Cooldowns(server_uses, 60.0) if server_uses else None),
             review=review_desk(self.settings, recognizer),
         )
         bot = Kaobot(services)

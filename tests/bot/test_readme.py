@@ -11,7 +11,7 @@ from pathlib import Path
 
 import discord
 
-from bot.limits import Cooldowns
+from bot.limits import Cooldowns, RateLimits
 from recognition.images import encode_png
 from tools.make_examples import ALICE, BELLA, CARLA
 from training.drawing import draw_scene
@@ -147,11 +147,18 @@ async def scenario(bot, cdn, transcript: Transcript) -> None:
     )
     await run("`/whois` in a direct message", whois, fake_interaction(guild_id=None), attachment(url["alice.png"]))
     await run("“Who is this?” on a message without pictures", menu, fake_interaction(), fake_message())
-    bot.services.cooldowns = Cooldowns(1, 30.0, clock=lambda: 1000.0)  # a still clock: the text is stable
+    bot.services.limits = RateLimits(Cooldowns(1, 30.0, clock=lambda: 1000.0))  # a still clock: the text is stable
     for _ in range(2):
         fake = fake_interaction(user_id=31337)
         await invoke(bot, whois, fake, attachment(url["alice.png"]))
     transcript.add("`/whois` a second time within the cooldown (default: 3 uses per 30 s)", fake.sent)
+    still = Cooldowns(1, 60.0, clock=lambda: 1000.0)
+    bot.services.limits = RateLimits(Cooldowns(3, 30.0), still)
+    still.hit(GUILD_A)  # the server's one use of the minute
+    fake = fake_interaction(user_id=31338)
+    await invoke(bot, whois, fake, attachment(url["alice.png"]))
+    transcript.add("`/whois` when the whole server is over its limit (default: 30 uses per 60 s)", fake.sent)
+    bot.services.limits = RateLimits(Cooldowns(100, 60.0))
     async with bot.services.queue.slot():
         bot.services.queue.capacity = 1
         bot.services.queue.job_seconds = 12.0  # the measured average, fixed so the page is the same on any machine

@@ -7,8 +7,8 @@ import asyncio
 import numpy as np
 import pytest
 
-from bot.errors import BadAttachment, Busy, OnCooldown
-from bot.limits import Cooldowns, WorkQueue
+from bot.errors import BadAttachment, Busy, OnCooldown, ServerOnCooldown
+from bot.limits import Cooldowns, RateLimits, WorkQueue
 from bot.replies import fit_picture
 from bot.sources import NO_PICTURE, message_sources
 from recognition.config import BotSettings, load_settings
@@ -42,6 +42,37 @@ def test_cooldown_sliding_window():
     cooldowns.hit("someone else")
     now[0] = 10.0  # the first use left the window
     cooldowns.hit("u")
+
+
+def test_member_and_server_limits_count_together():
+    now = [0.0]
+    limits = RateLimits(Cooldowns(2, 10.0, clock=lambda: now[0]), Cooldowns(3, 60.0, clock=lambda: now[0]))
+    limits.hit("ann", "server")
+    limits.hit("ann", "server")
+    with pytest.raises(OnCooldown) as member:  # the member's limit; the server's use is not counted
+        limits.hit("ann", "server")
+    assert not isinstance(member.value, ServerOnCooldown) and member.value.retry_after == pytest.approx(10.0)
+    now[0] = 30.0
+    limits.hit("bob", "server")  # the server's third use
+    with pytest.raises(ServerOnCooldown) as server:
+        limits.hit("cyd", "server")
+    assert server.value.retry_after == pytest.approx(30.0)
+    assert str(server.value) == "Everyone here has asked me a lot just now: this server can try again in 30 s."
+    limits.hit("cyd", "another server")  # cyd's refused use was not counted against cyd
+    limits.hit("cyd", "another server")
+    with pytest.raises(ServerOnCooldown):
+        limits.hit_server("server")  # a watched channel's picture counts toward the server alone
+    now[0] = 60.0  # the server's first use left its window
+    limits.hit_server("server")
+    limits.hit("dee", None)  # no server (a direct message): the member's limit alone
+
+
+def test_rate_limits_from_settings():
+    bot = BotSettings(cooldown_uses=1, cooldown_seconds=5.0, server_uses=4, server_seconds=20.0)
+    limits = RateLimits.from_settings(bot)
+    assert (limits.member.uses, limits.member.per, limits.server.uses, limits.server.per) == (1, 5.0, 4, 20.0)
+    assert RateLimits.from_settings(BotSettings(server_uses=0)).server is None
+    assert (BotSettings().server_uses, BotSettings().server_seconds) == (30, 60.0)
 
 
 async def test_work_queue_admits_up_to_capacity():

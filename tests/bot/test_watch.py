@@ -135,3 +135,18 @@ async def test_embedded_images_in_watched_channels_use_the_proxy(alice_known, cd
     await post(bot, message)
     message.reply.assert_awaited_once()
     assert [path for _, path in cdn.hits] == ["/attachments/p.png"]
+
+
+async def test_watched_channels_count_toward_the_server_limit(bots, cdn, alice_png, alice_png_2):
+    """Over the server's limit a watched channel stays quiet (no reply, no download)."""
+    bot = await bots.start(server_uses=2)
+    await bot.services.recognizer.enroll("Alice", alice_png_2, str(GUILD_A))
+    await invoke(bot, watch(bot), admin_interaction(), text_channel(), "on")
+    await invoke(bot, bot.get_cog("Whois").whois, fake_interaction(user_id=600), attachment(cdn.put("w.png", alice_png)))
+    first, second = (fake_message([attachment(cdn.put(f"{i}.png", alice_png))]) for i in range(2))
+    await post(bot, first)
+    first.reply.assert_awaited_once()
+    hits = len(cdn.hits)
+    await post(bot, second)
+    second.reply.assert_not_awaited()
+    assert len(cdn.hits) == hits

@@ -149,6 +149,21 @@ async def test_cooldown_per_user(bots, cdn, alice_png):
     assert other_user.last.kwargs.get("embeds")
 
 
+async def test_server_rate_limit_across_members(bots, cdn, alice_png):
+    bot = await bots.start(server_uses=2)
+    url = cdn.put("a.png", alice_png)
+    fakes = [fake_interaction(user_id=500 + i) for i in range(3)]  # three members of one server
+    for fake in fakes:
+        await invoke(bot, whois(bot), fake, attachment(url))
+    assert all(f.last.kwargs.get("embeds") for f in fakes[:2])
+    refused = fakes[2].last
+    assert refused.ephemeral and fakes[2].deferred is None
+    assert re.fullmatch(r"Everyone here has asked me a lot just now: this server can try again in \d+ s\.", refused.text)
+    elsewhere = fake_interaction(guild_id=GUILD_B, user_id=502)  # another server, the same member
+    await invoke(bot, whois(bot), elsewhere, attachment(url))
+    assert elsewhere.last.kwargs.get("embeds")
+
+
 async def test_busy_when_the_queue_is_full(bots, cdn, alice_png):
     bot = await bots.start(queue_capacity=2)
     url = cdn.put("a.png", alice_png)
