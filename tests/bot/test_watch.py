@@ -142,7 +142,9 @@ async def test_watched_channels_count_toward_the_server_limit(bots, cdn, alice_p
     bot = await bots.start(server_uses=2)
     await bot.services.recognizer.enroll("Alice", alice_png_2, str(GUILD_A))
     await invoke(bot, watch(bot), admin_interaction(), text_channel(), "on")
-    await invoke(bot, bot.get_cog("Whois").whois, fake_interaction(user_id=600), attachment(cdn.put("w.png", alice_png)))
+    await invoke(
+        bot, bot.get_cog("Whois").whois, fake_interaction(user_id=600), attachment(cdn.put("w.png", alice_png))
+    )
     first, second = (fake_message([attachment(cdn.put(f"{i}.png", alice_png))]) for i in range(2))
     await post(bot, first)
     first.reply.assert_awaited_once()

@@ -120,17 +120,29 @@ async def neighbour_section(pipes: list[pl.Pipeline], reps: int) -> str:
     )
 
 
+LAUNCHER = r"""
+import json, resource, subprocess, sys, time
+start = time.perf_counter()
+code = subprocess.call(sys.argv[2:])
+wall = time.perf_counter() - start
+with open(sys.argv[1], "w") as f:
+    json.dump({"wall": wall, "rss_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, "code": code}, f)
+"""
+
+
 def _run_measured(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """(wall s, peak RSS MiB, stdout) of one fresh process."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
-    out, err = proc.stdout.read(), proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)} failed: {err.decode(errors='replace')[-500:]}")
-    return wall, usage.ru_maxrss / 1024, out.decode()
+    """(wall s, peak RSS MiB, stdout) of one fresh process.
+
+    Started by a small launcher process: a process forked from this one (the bench, which has
+    imported torch) and then exec'd would report this process's peak RSS as its own."""
+    with tempfile.TemporaryDirectory() as tmp:
+        record = Path(tmp) / "measured.json"
+        proc = subprocess.run([sys.executable, "-c", LAUNCHER, str(record), *args], capture_output=True, env=env,
+                              cwd=ROOT)
+        measured = json.loads(record.read_text())
+    if measured["code"] != 0:
+        raise RuntimeError(f"{' '.join(args)} failed: {proc.stderr.decode(errors='replace')[-500:]}")
+    return measured["wall"], measured["rss_kib"] / 1024, proc.stdout.decode()
 
 
 BREAKDOWN = r"""
@@ -224,4 +236,45 @@ def cold_section(repeats: int = 3) -> str:
         "and median peak resident memory (RSS) of the whole process; a gallery of one enrolled face.\n\n"
         + report.table(["command", "wall s (median)", "wall s (runs)", "peak RSS MiB"], rows)
         + "\n\nOne cold start step by step:\n\n" + "\n".join(lines)
+    )
+
+
+def warm_section(reps: int) -> str:
+    """Warm decode + detect + embed of the default models on their ONNX twins and through torch, in one
+    process, alternating picture by picture (so that a changing load weighs on both alike)."""
+    from recognition.config import DetectorSettings, EmbedderSettings
+    from recognition.detect import build_detector
+    from recognition.device import apply_torch_threads, configure_threads
+    from recognition.embed import build_embedder
+    from recognition.images import ImageLimits, decode_image
+
+    configure_threads(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        config = _torch_config(Path(tmp))
+        det, emb = (line.split(": ", 1)[1] for line in config.read_text().splitlines() if "checkpoint" in line)
+        twin = (build_detector(DetectorSettings(device="cpu")), build_embedder(EmbedderSettings(device="cpu")))
+        torch_path = (build_detector(DetectorSettings(device="cpu", checkpoint=det)),
+                      build_embedder(EmbedderSettings(device="cpu", checkpoint=emb)))
+    apply_torch_threads()
+    machine = report.machine()  # torch's threads as set
+    rows = []
+    for size, count in (((512, 512), 1), ((1024, 1024), 3), ((1920, 1080), 3)):
+        data, boxes = pl.scene(size, count)
+        times: list[list[float]] = [[], []]
+        for rep in range(reps + 1):
+            for i, (detector, embedder) in enumerate((twin, torch_path)):
+                start = time.perf_counter()
+                image = decode_image(data, ImageLimits())
+                detector.detect(image)
+                embedder.embed(image, boxes)
+                if rep:  # the first is a warm-up
+                    times[i].append(time.perf_counter() - start)
+        (t50, t95), (p50, p95) = (pl._pct(t) for t in times)
+        rows.append([f"{size[0]}×{size[1]}", count, f"{t50:.0f} / {t95:.0f}", f"{p50:.0f} / {p95:.0f}", f"{t50 / p50:.2f}"])
+        print(" | ".join(map(str, rows[-1])), flush=True)
+    return (
+        f"Warm, one process, the two alternating picture by picture ({reps} runs each after a warm-up; one intra-op "
+        f"thread, kaobot's default; {machine}, {os.getloadavg()[0]:.1f} at the end): decode + detect + embed, "
+        "p50 / p95 ms.\n\n"
+        + report.table(["picture", "faces", "ONNX Runtime twins (default)", "torch", "twins ÷ torch (p50)"], rows)
     )

@@ -133,7 +133,9 @@ async def bench(args: argparse.Namespace) -> dict[str, str]:
     if "cold" in parts:
         from . import neighbour
 
-        sections["Cold start"] = neighbour.cold_section(2 if args.quick else 3)
+        sections["Cold start"] = (
+            neighbour.cold_section(2 if args.quick else 3) + "\n\n" + neighbour.warm_section(5 if args.quick else args.reps)
+        )
     if parts & {"latency", "throughput"}:
         sections |= await bench_pipelines(args, reps, parts)
     if "search" in parts:
