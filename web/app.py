@@ -325,7 +325,9 @@ async def whois(request: web.Request) -> web.Response:
     desk: ReviewDesk | None = request.app[REVIEW]
     if desk is not None and result.faces:
         # What a correction needs (crops, vectors), kept here so the picture need not come again.
-        body["answer"] = request.app[ANSWERS].put(scope, await desk.evidence(result))
+        evidence = await desk.evidence(result)
+        await desk.note_unknowns(scope, evidence)  # kept only where `review.unknowns` opts the scope in
+        body["answer"] = request.app[ANSWERS].put(scope, evidence)
     return web.json_response(body, headers={"X-Image-Size": f"{width}x{height}"})
 
 

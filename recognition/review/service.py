@@ -260,9 +260,18 @@ class ReviewDesk:
             if face.answer is not None:
                 continue
             await self.queue.add_unknown(
-                Suggestion(scope=scope, name="-", suggester="-", model_id=face.model_id, vector=face.vector,
-                           crop=face.crop, source_hash=face.source_hash, box=face.box, message_link=message_link,
-                           created=now)  # fmt: skip
+                Suggestion(
+                    scope=scope,
+                    name="-",
+                    suggester="-",
+                    model_id=face.model_id,
+                    vector=face.vector,
+                    crop=face.crop,
+                    source_hash=face.source_hash,
+                    box=face.box,
+                    message_link=message_link,
+                    created=now,
+                )  # fmt: skip
             )
             kept += 1
         if kept:
@@ -330,9 +339,18 @@ class ReviewDesk:
         decisions = []
         for face in cluster.faces:
             s = await self.queue.add(
-                Suggestion(scope=scope, name=name, suggester=f"unknowns:{cluster.id}", model_id=face.model_id,
-                           vector=face.vector, crop=face.crop, source_hash=face.source_hash, box=face.box,
-                           message_link=face.message_link, created=self.clock())  # fmt: skip
+                Suggestion(
+                    scope=scope,
+                    name=name,
+                    suggester=f"unknowns:{cluster.id}",
+                    model_id=face.model_id,
+                    vector=face.vector,
+                    crop=face.crop,
+                    source_hash=face.source_hash,
+                    box=face.box,
+                    message_link=face.message_link,
+                    created=self.clock(),
+                )  # fmt: skip
             )
             decisions.append(await self.approve(scope, s.id, by))
             await self.queue.delete(scope, face.id)
