@@ -313,3 +313,15 @@ async def test_clearing_a_scope_clears_its_unknowns(recognizer, clock, bella_png
     await post(desk, recognizer, bella_png, 2)
     await recognizer.review_queue.clear("g")
     assert await recognizer.review_queue.unknowns("g") == []
+
+
+async def test_unknown_faces_of_an_earlier_embedder_are_re_embedded_once(recognizer, clock, bella_png):
+    desk = unknowns_desk(recognizer, clock, unknowns_min_count=1)
+    _, (face,) = await answer(recognizer, desk, bella_png)
+    old = dataclasses.replace(face, model_id="old-model", vector=np.ones_like(face.vector))
+    await desk.note_unknowns("g", [old, dataclasses.replace(face, source_hash="again")])
+    (cluster,) = await desk.unknown_clusters("g")  # the re-embedded face joins the current one
+    assert cluster.size == 2
+    kept = await recognizer.review_queue.unknowns("g")
+    assert {s.model_id for s in kept} == {recognizer.model_id}
+    assert float(kept[0].vector @ kept[1].vector) >= recognizer.threshold  # from the crop: close, not equal

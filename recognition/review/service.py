@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -299,7 +299,12 @@ class ReviewDesk:
         faces = await self.queue.unknowns(scope)
         if not faces:
             return []
-        vectors = np.stack([await self._current_vector(s) for s in faces])
+        for i, s in enumerate(faces):
+            if s.stale(self.recognizer.model_id):  # made with an earlier embedder: re-embed its crop once, keep that
+                vector = await self._current_vector(s)
+                await self.queue.delete(scope, s.id)
+                faces[i] = await self.queue.add_unknown(replace(s, vector=vector, model_id=self.recognizer.model_id))
+        vectors = np.stack([s.vector for s in faces])
         threshold = self.recognizer.threshold
         hits = await self.recognizer.gallery.search(vectors, scope, self.recognizer.model_id, 1)
         known = [bool(h) and h[0].similarity >= threshold for h in hits]
