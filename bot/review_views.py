@@ -17,7 +17,7 @@ import discord
 
 from recognition.gallery import CharacterInfo
 from recognition.review import APPROVED
-from recognition.review.service import FaceEvidence, ReviewDesk, ReviewItem
+from recognition.review.service import FaceEvidence, ReviewDesk, ReviewItem, UnknownCluster
 from recognition.service import Identification
 
 from .errors import BadName, answer_error
@@ -42,8 +42,13 @@ class AnsweredPicture:
     candidates: list[list[str]]  # per face, the names kaobot considered, best first
 
 
-async def answered(desk: ReviewDesk, title: str, result: Identification) -> AnsweredPicture:
-    return AnsweredPicture(title, await desk.evidence(result), [[c.name for c in f.candidates] for f in result.faces])
+async def answered(desk: ReviewDesk, title: str, result: Identification, scope: str | None = None) -> AnsweredPicture:
+    """What the correction form needs of one answer; with `scope`, its "unknown" faces are also kept
+    for clustering where the server opted in (`review.unknowns`)."""
+    faces = await desk.evidence(result)
+    if scope is not None:
+        await desk.note_unknowns(scope, faces)
+    return AnsweredPicture(title, faces, [[c.name for c in f.candidates] for f in result.faces])
 
 
 def correction_view(desk: ReviewDesk | None, scope: str, pictures: Sequence[AnsweredPicture], link: str | None = None):
@@ -262,6 +267,10 @@ class ReviewView(InvokerView):
         self.done += advanced
         if not await self.load():
             self.stop()
+            unknowns = UnknownsView(self.desk, self.scope, self.invoker_id, self.settings)
+            if await unknowns.load():  # suggestions done: the faces that keep coming back unknown
+                await interaction.response.edit_message(**unknowns.page_kwargs(note))
+                return
         await interaction.response.edit_message(**self.page_kwargs(note))
 
     async def decide(self, interaction: discord.Interaction, approve: bool, as_name: str | None = None) -> None:
@@ -315,6 +324,124 @@ class ApproveAsModal(discord.ui.Modal, title="Approve as…"):
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         await self.view.decide(interaction, approve=True, as_name=valid_name(self.name.value or ""))
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
+        await answer_error(interaction, error)
+
+
+# -- /review, then: unknowns worth enrolling ---------------------------------------------------------
+async def first_review_view(desk: ReviewDesk, scope: str, admin_id: int, settings) -> ReviewView | UnknownsView | None:
+    """What /review opens on: the oldest pending suggestion, else the largest cluster of faces that
+    kept coming back unknown (where the server opted in), else None."""
+    view = ReviewView(desk, scope, admin_id, settings)
+    if await view.load():
+        return view
+    unknowns = UnknownsView(desk, scope, admin_id, settings)
+    return unknowns if await unknowns.load() else None
+
+
+def unknown_page(cluster: UnknownCluster, position: int, total: int, now: float | None = None):
+    """A cluster of unknown faces: its most typical face, how often and since when it came back."""
+    now = time.time() if now is None else now
+    esc = discord.utils.escape_markdown
+    first, last = cluster.faces[0].created, cluster.faces[-1].created
+    lines = [f"Seen {cluster.size} times, first {_ago(now - first)}, last {_ago(now - last)}; kaobot said unknown."]
+    if cluster.best is not None:
+        lines.append(f"Closest in the gallery now: **{esc(cluster.best.name)}** ({cluster.best.similarity:.2f})")
+    else:
+        lines.append("Closest in the gallery now: nobody")
+    links = [s.message_link for s in reversed(cluster.faces) if s.message_link][:3]
+    if links:
+        lines.append(" · ".join(f"[post {i}]({link})" for i, link in enumerate(links, start=1)))
+    embed = discord.Embed(
+        title=f"This face came back {cluster.size} times: who is it?",
+        description="\n".join(lines),
+        colour=NEUTRAL_COLOUR,
+    )
+    filename = f"unknown-{cluster.id}.jpg"
+    embed.set_image(url=f"attachment://{filename}")
+    embed.set_footer(
+        text=f"Unknown face {position} of {total} · ID {cluster.id} · Name it… enrols all {cluster.size} faces"
+    )
+    return embed, discord.File(io.BytesIO(cluster.representative.crop), filename=filename)
+
+
+class UnknownsView(InvokerView):
+    """Name it… / Not a character / Skip, one cluster of unknown faces at a time (admins)."""
+
+    def __init__(self, desk: ReviewDesk, scope: str, admin_id: int, settings, timeout: float = REVIEW_TIMEOUT) -> None:
+        super().__init__(admin_id, timeout)
+        self.desk, self.scope, self.settings = desk, scope, settings
+        self.skipped: set[str] = set()
+        self.cluster: UnknownCluster | None = None
+        self.total = 0
+        self.done = 0
+
+    async def load(self) -> bool:
+        """The largest cluster not skipped; False when none is left (or the server did not opt in)."""
+        if not self.desk.keeps_unknowns(self.scope):
+            return False
+        waiting = [c for c in await self.desk.unknown_clusters(self.scope) if c.id not in self.skipped]
+        self.cluster = waiting[0] if waiting else None
+        self.total = self.done + len(waiting)
+        return self.cluster is not None
+
+    def page_kwargs(self, note: str | None = None) -> dict:
+        if self.cluster is None:
+            text = "No more unknown faces are waiting."
+            return {"content": f"{note}\n{text}" if note else text, "embeds": [], "attachments": [], "view": None}
+        embed, file = unknown_page(self.cluster, self.done + 1, self.total)
+        return {"content": note, "embed": embed, "attachments": [file], "view": self}
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        if not await super().interaction_check(interaction):
+            return False
+        require_admin(interaction, self.settings)
+        return True
+
+    async def show_next(self, interaction: discord.Interaction, note: str, advanced: bool = True) -> None:
+        self.done += advanced
+        if not await self.load():
+            self.stop()
+        await interaction.response.edit_message(**self.page_kwargs(note))
+
+    async def name(self, interaction: discord.Interaction, name: str) -> None:
+        assert self.cluster is not None
+        by = str(interaction.user.id)
+        decisions = await self.desk.name_unknowns(self.scope, self.cluster.id, name, by)
+        enrolled = sum(d.changed for d in decisions)
+        log.info("guild %s: user %s named %d unknown faces %r", self.scope, by, enrolled, name)
+        shown = discord.utils.escape_markdown(decisions[0].suggestion.enrolled_as or name) if decisions else name
+        await self.show_next(interaction, f"Enrolled {enrolled} face(s) as **{shown}**.")
+
+    @discord.ui.button(label="Name it…", style=discord.ButtonStyle.success)
+    async def name_it(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+        await interaction.response.send_modal(NameUnknownsModal(self))
+
+    @discord.ui.button(label="Not a character", style=discord.ButtonStyle.danger)
+    async def dismiss(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+        assert self.cluster is not None
+        dropped = await self.desk.dismiss_unknowns(self.scope, self.cluster.id)
+        await self.show_next(interaction, f"Forgot those {dropped} face(s); nothing was enrolled.")
+
+    @discord.ui.button(label="Skip", style=discord.ButtonStyle.secondary)
+    async def skip(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+        assert self.cluster is not None
+        self.skipped.add(self.cluster.id)
+        await self.show_next(interaction, "Skipped (the faces stay kept).")
+
+
+class NameUnknownsModal(discord.ui.Modal, title="Who is it?"):
+    """The name to enrol every face of the cluster under."""
+
+    def __init__(self, view: UnknownsView) -> None:
+        super().__init__(timeout=300.0)
+        self.view = view
+        self.name = discord.ui.TextInput(placeholder="A character's name", max_length=100, min_length=1)
+        self.add_item(discord.ui.Label(text="Enrol these faces as", component=self.name))
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await self.view.name(interaction, valid_name(self.name.value or ""))
 
     async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
         await answer_error(interaction, error)

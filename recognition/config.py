@@ -127,6 +127,12 @@ class ReviewSettings:
     path: str | None = (
         None  # the SQLite queue; default <data_dir>/review.sqlite3 (Elasticsearch: the gallery's cluster)
     )
+    # Unknowns worth enrolling (opt-in per scope): faces answered "unknown" are kept, clustered, and
+    # groups seen `unknowns_min_count` times or more are offered in /review and `kaobot review unknowns`.
+    unknowns: list[str] = field(default_factory=list)  # scopes (server ids) that keep them; "*": every scope
+    unknowns_min_count: int = 3  # faces in a cluster before it is offered
+    unknowns_max: int = 500  # kept per scope; the oldest go first
+    unknowns_days: float = 30.0  # kept at most this long
 
 
 @dataclass

@@ -232,3 +232,96 @@ async def test_auto_approve_is_off_by_default_and_needs_distinct_members(recogni
     second = await desk.suggest("h", face2, "Carla", "m2")
     assert second.status == APPROVED and second.decided_by == "auto:2 votes"
     assert [(c.name, c.faces) for c in await recognizer.characters("h")] == [("Carla", 1)]
+
+
+# -- unknowns worth enrolling ------------------------------------------------------------------------
+def unknowns_desk(recognizer, clock, **settings):
+    return ReviewDesk(recognizer, recognizer.review_queue, ReviewSettings(unknowns=["g"], **settings), clock=clock)
+
+
+async def post(desk, recognizer, data, n, scope="g", tag="post"):
+    """The same picture posted `n` times (as `n` different posts), each answer noted."""
+    _, faces = await answer(recognizer, desk, data, scope)
+    for i in range(n):
+        await desk.note_unknowns(scope, [dataclasses.replace(f, source_hash=f"{tag}{i}") for f in faces])
+
+
+async def test_unknowns_are_off_by_default(recognizer, desk, bella_png):
+    assert desk.settings.unknowns == [] and not desk.keeps_unknowns("g")
+    await post(desk, recognizer, bella_png, 3)
+    assert await recognizer.review_queue.unknowns("g") == []
+
+
+async def test_unknown_faces_cluster_by_character_and_only_big_clusters_show(recognizer, clock, alice_png, bella_png):
+    desk = unknowns_desk(recognizer, clock, unknowns_min_count=3)
+    await post(desk, recognizer, bella_png, 4, tag="b")
+    await post(desk, recognizer, alice_png, 2, tag="a")
+    (cluster,) = await desk.unknown_clusters("g")  # Alice came back twice only: below the minimum
+    assert cluster.size == 4 and {s.source_hash for s in cluster.faces} == {"b0", "b1", "b2", "b3"}
+    assert cluster.representative.crop[:2] == b"\xff\xd8" and cluster.best is None
+    sizes = sorted(c.size for c in await desk.unknown_clusters("g", min_count=1))
+    assert sizes == [2, 4]
+    assert await desk.unknown_clusters("other") == []  # scopes stay apart
+
+
+async def test_naming_a_cluster_enrols_every_face_through_approve(recognizer, clock, alice_png, bella_png):
+    desk = unknowns_desk(recognizer, clock, unknowns_min_count=2)
+    await recognizer.enroll("Alice", alice_png, "g")
+    await post(desk, recognizer, bella_png, 3)
+    (cluster,) = await desk.unknown_clusters("g")
+    decisions = await desk.name_unknowns("g", cluster.faces[-1].id, "Bella", by="admin-7")  # any face's id names it
+    assert len(decisions) == 3 and all(d.changed for d in decisions)
+    assert {d.suggestion.decided_by for d in decisions} == {"admin-7"}
+    assert await recognizer.gallery.count("g") == 4
+    (again,) = (await recognizer.identify(bella_png, "g")).faces
+    assert again.name == "Bella"
+    assert await recognizer.review_queue.unknowns("g") == []
+    with pytest.raises(ReviewError):
+        await desk.name_unknowns("g", cluster.id, "Bella", by="admin-7")  # gone: nothing enrolled twice
+
+
+async def test_faces_the_gallery_now_knows_leave_the_unknowns(recognizer, clock, bella_png):
+    desk = unknowns_desk(recognizer, clock, unknowns_min_count=1)
+    await post(desk, recognizer, bella_png, 2)
+    await recognizer.enroll("Bella", bella_png, "g")  # enrolled another way (/enroll)
+    assert await desk.unknown_clusters("g") == []
+    assert await recognizer.review_queue.unknowns("g") == []
+
+
+async def test_dismissing_a_cluster_forgets_its_faces(recognizer, clock, bella_png):
+    desk = unknowns_desk(recognizer, clock, unknowns_min_count=1)
+    await post(desk, recognizer, bella_png, 2)
+    (cluster,) = await desk.unknown_clusters("g")
+    assert await desk.dismiss_unknowns("g", cluster.id) == 2
+    assert await recognizer.gallery.count("g") == 0 and await desk.unknown_clusters("g") == []
+
+
+async def test_unknowns_retention_by_count_and_age(recognizer, clock, bella_png):
+    desk = unknowns_desk(recognizer, clock, unknowns_min_count=1, unknowns_max=3, unknowns_days=2)
+    for i in range(5):
+        await post(desk, recognizer, bella_png, 1, tag=f"p{i}-")
+        clock.now += 10
+    kept = await recognizer.review_queue.unknowns("g")
+    assert [s.source_hash for s in kept] == ["p2-0", "p3-0", "p4-0"]  # the oldest went first
+    clock.now += 2 * DAY + 1
+    assert await desk.unknown_clusters("g") == []  # older than unknowns_days
+    assert await recognizer.review_queue.unknowns("g") == []
+
+
+async def test_clearing_a_scope_clears_its_unknowns(recognizer, clock, bella_png):
+    desk = unknowns_desk(recognizer, clock)
+    await post(desk, recognizer, bella_png, 2)
+    await recognizer.review_queue.clear("g")
+    assert await recognizer.review_queue.unknowns("g") == []
+
+
+async def test_unknown_faces_of_an_earlier_embedder_are_re_embedded_once(recognizer, clock, bella_png):
+    desk = unknowns_desk(recognizer, clock, unknowns_min_count=1)
+    _, (face,) = await answer(recognizer, desk, bella_png)
+    old = dataclasses.replace(face, model_id="old-model", vector=np.ones_like(face.vector))
+    await desk.note_unknowns("g", [old, dataclasses.replace(face, source_hash="again")])
+    (cluster,) = await desk.unknown_clusters("g")  # the re-embedded face joins the current one
+    assert cluster.size == 2
+    kept = await recognizer.review_queue.unknowns("g")
+    assert {s.model_id for s in kept} == {recognizer.model_id}
+    assert float(kept[0].vector @ kept[1].vector) >= recognizer.threshold  # from the crop: close, not equal

@@ -72,3 +72,42 @@ def test_unknown_id_and_other_scope(kaobot, bella_png):
     code, _, err = kaobot("review", "reject", "nope", "--scope", "123")
     assert code == 1 and "no suggestion 'nope'" in err
     assert kaobot("review", "approve", sid, "--scope", "123")[0] == 0
+
+
+def keep_unknowns(data: bytes, posts: int, scope: str = "global") -> None:
+    """`posts` answers of the same unknown face, kept as the bot keeps them (the scope opted in)."""
+    from dataclasses import replace
+
+    from recognition.config import ReviewSettings
+
+    async def run() -> None:
+        recognizer = build_recognizer(load_settings())
+        async with recognizer:
+            desk = ReviewDesk(recognizer, recognizer.review_queue, ReviewSettings(unknowns=[scope]))
+            faces = await desk.evidence(await recognizer.identify(data, scope))
+            for i in range(posts):
+                await desk.note_unknowns(scope, [replace(f, source_hash=f"post{i}") for f in faces])
+
+    asyncio.run(run())
+
+
+def test_unknowns_name_and_dismiss(kaobot, tmp_path, alice_png, bella_png):
+    code, out, _ = kaobot("review", "unknowns")
+    assert code == 0 and "no unknown faces seen 3+ times" in out
+    keep_unknowns(bella_png, 3)
+    keep_unknowns(alice_png, 2)
+    code, out, _ = kaobot("review", "unknowns", "--json", "--crops", tmp_path / "u")
+    (row,) = json.loads(out)  # Alice's two are below review.unknowns_min_count (3)
+    assert row["size"] == 3 and len(row["faces"]) == 3
+    assert len(list((tmp_path / "u" / row["id"]).glob("*.jpg"))) == 3
+    code, out, _ = kaobot("review", "unknowns", "--min", "2")
+    assert code == 0 and "came back 3 times" in out and "came back 2 times" in out
+    code, out, _ = kaobot("review", "name", row["id"], "Bella")
+    assert code == 0 and "enrolled 3 face(s) as 'Bella'" in out
+    code, out, _ = kaobot("characters", "--json")
+    assert [(c["name"], c["faces"]) for c in json.loads(out)] == [("Bella", 3)]
+    (alice,) = json.loads(kaobot("review", "unknowns", "--min", "1", "--json")[1])
+    code, out, _ = kaobot("review", "dismiss", alice["id"])
+    assert code == 0 and "forgot 2 unknown face(s)" in out
+    code, out, _ = kaobot("review", "name", alice["id"], "Alice")
+    assert code != 0

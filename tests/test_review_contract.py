@@ -171,3 +171,50 @@ async def test_durable_across_reopening(opener):
         assert (got.name, got.status, got.decided_by) == ("Ann", APPROVED, "admin")
     finally:
         await q.close()
+
+
+# -- unknowns worth enrolling: faces answered "unknown", kept per scope ------------------------------
+async def test_unknown_faces_are_kept_apart_from_suggestions(queue):
+    from recognition.review import UNKNOWN
+
+    a = await queue.add_unknown(sug(source="u1", created=10.0))
+    again = await queue.add_unknown(sug(source="u1", created=20.0))  # the same face again: kept once
+    b = await queue.add_unknown(sug(source="u2", created=30.0, scope="g2"))
+    assert again.id == a.id and a.status == UNKNOWN
+    assert [s.id for s in await queue.unknowns("g1")] == [a.id]  # scopes stay apart
+    assert [s.id for s in await queue.unknowns("g2")] == [b.id]
+    assert await queue.pending("g1") == [] and await queue.history("g1") == []
+    assert await queue.count_pending("g1") == 0
+    got = await queue.get("g1", a.id)
+    assert got is not None and got.crop == b"\xff\xd8jpeg" and got.created == 10.0
+    assert np.allclose(np.linalg.norm(got.vector), 1.0)
+    await queue.delete("g1", a.id)
+    assert await queue.unknowns("g1") == []
+    assert await queue.clear("g2") == 1 and await queue.unknowns("g2") == []
+
+
+async def test_unknowns_in_the_desk_on_every_backend(recognizer, opener, alice_png, bella_png):
+    """Keep, cluster and name unknown faces through this backend's queue (the gallery is SQLite)."""
+    from recognition.config import ReviewSettings
+    from recognition.review.service import ReviewDesk
+
+    q = opener()
+    try:
+        desk = ReviewDesk(recognizer, q, ReviewSettings(unknowns=["g"], unknowns_min_count=2))
+        ident = await recognizer.identify(bella_png, "g")
+        (face,) = await desk.evidence(ident)
+        assert face.answer is None  # an empty gallery: unknown
+        from dataclasses import replace
+
+        for i in range(3):  # the same face in three posts
+            await desk.note_unknowns("g", [replace(face, source_hash=f"post{i}")])
+        assert await desk.note_unknowns("other", [face]) == 0  # not opted in
+        (cluster,) = await desk.unknown_clusters("g")
+        assert cluster.size == 3
+        decisions = await desk.name_unknowns("g", cluster.id, "Bella", by="admin")
+        assert [d.suggestion.enrolled_as for d in decisions] == ["Bella"] * 3
+        assert await recognizer.gallery.count("g") == 3
+        assert await q.unknowns("g") == [] and await desk.unknown_clusters("g") == []
+        assert {s.decided_by for s in await q.history("g")} == {"admin"}
+    finally:
+        await q.close()

@@ -1,4 +1,5 @@
-"""`kaobot review list | approve ID [--as NAME] | reject ID`: the review queue from the shell.
+"""`kaobot review list | approve ID [--as NAME] | reject ID | unknowns | name ID NAME | dismiss ID`:
+the review queue from the shell (`unknowns`: clusters of faces answered "unknown", `review.unknowns`).
 
 Whoever can run the command line on the bot's machine is its admin: approvals are recorded as
 `cli:<login name>`.
@@ -114,8 +115,65 @@ def cmd_review_reject(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def cmd_review_unknowns(args: argparse.Namespace) -> int:
+    async def run() -> int:
+        recognizer, desk = _desk(args)
+        async with recognizer:
+            clusters = await desk.unknown_clusters(args.scope, args.min)
+        if args.crops:
+            out = Path(args.crops)
+            for c in clusters:
+                (out / c.id).mkdir(parents=True, exist_ok=True)
+                for s in c.faces:
+                    (out / c.id / f"{s.id}.jpg").write_bytes(s.crop)
+        if args.json:
+            rows = [
+                {"id": c.id, "size": c.size, "first": c.faces[0].created, "last": c.faces[-1].created,
+                 "best": None if c.best is None else {"name": c.best.name, "similarity": round(c.best.similarity, 4)},
+                 "faces": [s.id for s in c.faces], "links": [s.message_link for s in c.faces if s.message_link]}
+                for c in clusters
+            ]  # fmt: skip
+            print(json.dumps(rows, ensure_ascii=False))
+            return 0
+        if not clusters:
+            print(f"no unknown faces seen {desk.settings.unknowns_min_count if args.min is None else args.min}+ "
+                  f"times in scope {args.scope!r}")  # fmt: skip
+        now = time.time()
+        for c in clusters:
+            best = f"; closest {c.best.name!r} ({c.best.similarity:.2f})" if c.best else ""
+            print(f"{c.id}  came back {c.size} times, first {_age(now - c.faces[0].created)} ago, "
+                  f"last {_age(now - c.faces[-1].created)} ago{best}")  # fmt: skip
+        return 0
+
+    return asyncio.run(run())
+
+
+def cmd_review_name(args: argparse.Namespace) -> int:
+    async def run() -> int:
+        recognizer, desk = _desk(args)
+        async with recognizer:
+            decisions = await desk.name_unknowns(args.scope, args.id, args.name, _approver())
+        print(f"enrolled {sum(d.changed for d in decisions)} face(s) as {decisions[0].suggestion.enrolled_as!r}")
+        return 0
+
+    return asyncio.run(run())
+
+
+def cmd_review_dismiss(args: argparse.Namespace) -> int:
+    async def run() -> int:
+        recognizer, desk = _desk(args)
+        async with recognizer:
+            dropped = await desk.dismiss_unknowns(args.scope, args.id)
+        print(f"forgot {dropped} unknown face(s); nothing enrolled")
+        return 0
+
+    return asyncio.run(run())
+
+
 def register(sub, add_common) -> None:
-    p = sub.add_parser("review", help="members' suggested names: list, approve, reject")
+    p = sub.add_parser(
+        "review", help="members' suggested names: list, approve, reject; unknown faces: unknowns, name, dismiss"
+    )
     kinds = p.add_subparsers(dest="review_command", required=True, metavar="ACTION")
     r = kinds.add_parser("list", help="pending suggestions, oldest first")
     r.add_argument("--limit", type=int, default=50)
@@ -133,3 +191,18 @@ def register(sub, add_common) -> None:
     r.add_argument("id")
     add_common(r)
     r.set_defaults(func=cmd_review_reject)
+    r = kinds.add_parser("unknowns", help="clusters of faces answered unknown (review.unknowns), largest first")
+    r.add_argument("--min", type=int, help="faces in a cluster (default review.unknowns_min_count)")
+    r.add_argument("--crops", help="write each cluster's faces to DIR/CLUSTER/ID.jpg")
+    r.add_argument("--json", action="store_true", help="print one JSON list")
+    add_common(r)
+    r.set_defaults(func=cmd_review_unknowns)
+    r = kinds.add_parser("name", help="enrol every face of an unknown cluster under a name")
+    r.add_argument("id", help="the cluster's id (any of its faces' ids)")
+    r.add_argument("name")
+    add_common(r)
+    r.set_defaults(func=cmd_review_name)
+    r = kinds.add_parser("dismiss", help="forget an unknown cluster's faces without enrolling them")
+    r.add_argument("id")
+    add_common(r)
+    r.set_defaults(func=cmd_review_dismiss)

@@ -34,6 +34,7 @@ from recognition import (
 )
 from recognition.errors import NoSuchSuggestion, ReviewError, ReviewLimit
 from recognition.gallery import StoredFace
+from recognition.review import UNKNOWN
 from recognition.review.service import ReviewDesk, ReviewItem, suggestion_to_json
 from recognition.service import enrollment_to_json
 
@@ -110,6 +111,10 @@ def create_app(
     app.router.add_get("/api/suggestions/{id}/crop", suggestion_crop)
     app.router.add_post("/api/suggestions/{id}/approve", approve_suggestion)
     app.router.add_post("/api/suggestions/{id}/reject", reject_suggestion)
+    app.router.add_get("/api/unknowns", list_unknowns)
+    app.router.add_get("/api/unknowns/{id}/crop", unknown_crop)
+    app.router.add_post("/api/unknowns/{id}/name", name_unknowns)
+    app.router.add_post("/api/unknowns/{id}/dismiss", dismiss_unknowns)
     return app
 
 
@@ -325,7 +330,9 @@ async def whois(request: web.Request) -> web.Response:
     desk: ReviewDesk | None = request.app[REVIEW]
     if desk is not None and result.faces:
         # What a correction needs (crops, vectors), kept here so the picture need not come again.
-        body["answer"] = request.app[ANSWERS].put(scope, await desk.evidence(result))
+        evidence = await desk.evidence(result)
+        await desk.note_unknowns(scope, evidence)  # kept only where `review.unknowns` opts the scope in
+        body["answer"] = request.app[ANSWERS].put(scope, evidence)
     return web.json_response(body, headers={"X-Image-Size": f"{width}x{height}"})
 
 
@@ -487,4 +494,60 @@ async def reject_suggestion(request: web.Request) -> web.Response:
     model_id = request.app[RECOGNIZER].model_id
     return web.json_response(
         {"changed": decision.changed, "suggestion": suggestion_to_json(decision.suggestion, model_id)}
+    )
+
+
+# -- unknowns worth enrolling (review.unknowns) ---------------------------------------------------
+async def list_unknowns(request: web.Request) -> web.Response:
+    """The token holder: clusters of faces answered "unknown" seen `review.unknowns_min_count`+ times."""
+    _require_token(request)
+    desk = _desk(request)
+    clusters = await desk.unknown_clusters(request.app[CONFIG]["scope"])
+    return web.json_response(
+        {
+            "kept": desk.keeps_unknowns(request.app[CONFIG]["scope"]),
+            "clusters": [
+                {
+                    "id": c.id,
+                    "size": c.size,
+                    "first": c.faces[0].created,
+                    "last": c.faces[-1].created,
+                    "crop": f"/api/unknowns/{c.representative.id}/crop",
+                    "best": None
+                    if c.best is None
+                    else {"name": c.best.name, "similarity": round(c.best.similarity, 4)},
+                }
+                for c in clusters
+            ],
+        }
+    )
+
+
+async def unknown_crop(request: web.Request) -> web.Response:
+    _require_token(request)
+    desk = _desk(request)
+    s = await desk.queue.get(request.app[CONFIG]["scope"], request.match_info["id"])
+    if s is None or s.status != UNKNOWN:
+        raise web.HTTPNotFound(text="no such unknown face here")
+    return web.Response(body=s.crop, content_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
+
+
+async def name_unknowns(request: web.Request) -> web.Response:
+    """The token holder: enrol every face of the cluster as `name` (each approved as a suggestion)."""
+    _require_token(request)
+    desk = _desk(request)
+    body = await _json(request, '{"name": "the character"}')
+    name = body.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise web.HTTPBadRequest(text="`name` must be the character's name")
+    decisions = await desk.name_unknowns(request.app[CONFIG]["scope"], request.match_info["id"], name, WEB_APPROVER)
+    enrolled_as = decisions[0].suggestion.enrolled_as if decisions else name
+    return web.json_response({"enrolled": sum(d.changed for d in decisions), "name": enrolled_as})
+
+
+async def dismiss_unknowns(request: web.Request) -> web.Response:
+    _require_token(request)
+    desk = _desk(request)
+    return web.json_response(
+        {"dismissed": await desk.dismiss_unknowns(request.app[CONFIG]["scope"], request.match_info["id"])}
     )

@@ -1,4 +1,5 @@
-"""`/review` (admins): members' suggested names, one at a time, to approve or reject."""
+"""`/review` (admins): members' suggested names, one at a time, to approve or reject; then the faces
+that kept coming back unknown (`review.unknowns`), to name."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from discord.ext import commands
 from ..client import Kaobot
 from ..errors import NotAllowed
 from ..guards import guild_scope, require_admin
-from ..review_views import ReviewView
+from ..review_views import first_review_view
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +35,8 @@ class Review(commands.Cog):
         if desk is None:
             raise NotAllowed("Corrections are switched off for this bot (`review.enabled: false`).")
         await interaction.response.defer(thinking=True, ephemeral=True)
-        view = ReviewView(desk, scope, interaction.user.id, services.settings)
-        if not await view.load():
+        view = await first_review_view(desk, scope, interaction.user.id, services.settings)
+        if view is None:
             await interaction.followup.send("No suggestions are waiting for review.", ephemeral=True)
             return
         kwargs = view.page_kwargs()

@@ -96,7 +96,9 @@ class Watch(commands.Cog):
                 title = "Who is this?" if len(sources) == 1 else f"Picture {number}"
                 found.append((title, result))
                 if services.review is not None:
-                    pictures.append(await answered(services.review, title, result))
+                    pictures.append(await answered(services.review, title, result, scope))
+            elif services.review is not None and services.review.keeps_unknowns(scope):
+                await services.review.note_unknowns(scope, await services.review.evidence(result))
         if found:
             reply = identifications_reply(found, limit=message.guild.filesize_limit, hidden=hidden)
             view = correction_view(services.review, scope, pictures, link=message.jump_url)

@@ -61,7 +61,7 @@ class Whois(commands.Cog):
         reply = identification_reply(
             result, limit=interaction.filesize_limit, candidates=top_k is not None, hidden=source.spoiler
         )
-        pictures = [await answered(services.review, "Who is this?", result)] if services.review else []
+        pictures = [await answered(services.review, "Who is this?", result, scope)] if services.review else []
         await send_answer(interaction, reply, correction_view(services.review, scope, pictures), ephemeral=private)
 
     async def who_is_this(self, interaction: discord.Interaction, message: discord.Message) -> None:
@@ -82,7 +82,7 @@ class Whois(commands.Cog):
                     result = await services.recognizer.identify(data, scope)
                     results.append((title, result))
                     if services.review is not None:
-                        pictures.append(await answered(services.review, title, result))
+                        pictures.append(await answered(services.review, title, result, scope))
                 except (BadImage, DownloadFailed) as exc:
                     failures.append(exc)
                     results.append((title, user_message(exc)))

@@ -4,7 +4,7 @@ recognition failed. One interface (`ReviewQueue`), one module per gallery backen
 
 from __future__ import annotations
 
-from .base import APPROVED, EXPIRED, PENDING, REJECTED, STATUSES, Decision, ReviewQueue, Suggestion
+from .base import APPROVED, EXPIRED, PENDING, REJECTED, STATUSES, UNKNOWN, Decision, ReviewQueue, Suggestion
 
 __all__ = [
     "APPROVED",
@@ -12,6 +12,7 @@ __all__ = [
     "PENDING",
     "REJECTED",
     "STATUSES",
+    "UNKNOWN",
     "Decision",
     "ReviewQueue",
     "Suggestion",

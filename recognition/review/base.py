@@ -18,6 +18,10 @@ from ..gallery import clean_name
 
 PENDING, APPROVED, REJECTED, EXPIRED = "pending", "approved", "rejected", "expired"
 STATUSES = (PENDING, APPROVED, REJECTED, EXPIRED)
+# A face kaobot answered "unknown", kept (opt-in, `review.unknowns`) to be clustered and named by an
+# admin; stored as a suggestion of this status, with the placeholder name and suggester below.
+UNKNOWN = "unknown"
+UNKNOWN_NAME, UNKNOWN_SUGGESTER = "unknown face", "kaobot"
 ID_LENGTH = 12
 
 
@@ -168,6 +172,19 @@ class ReviewQueue(ABC):
             decision = await self.decide(s.scope, s.id, EXPIRED, "expiry")
             expired += decision.changed
         return expired
+
+    async def add_unknown(self, sighting: Suggestion) -> Suggestion:
+        """Keep a face answered "unknown" (idempotent: the same face of the same picture is kept once)."""
+        s = prepare(replace(sighting, name=UNKNOWN_NAME, suggester=UNKNOWN_SUGGESTER, status=UNKNOWN))
+        existing = await self._get(s.scope, s.id)
+        if existing is not None:
+            return existing
+        await self._put(s)
+        return s
+
+    async def unknowns(self, scope: str) -> list[Suggestion]:
+        """The kept "unknown" faces of a scope, oldest first."""
+        return await self._list(str(scope), UNKNOWN, None)
 
     async def clear(self, scope: str) -> int:
         """Delete every suggestion of a scope."""

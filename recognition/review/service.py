@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -50,6 +50,33 @@ class ReviewItem:
     best: Candidate | None
     stale: bool  # its vector is of another embedder: approval re-embeds the stored crop
     votes: int  # different members who suggested this name for this face
+
+
+@dataclass(frozen=True)
+class UnknownCluster:
+    """Faces answered "unknown" that look alike: "this face came back `size` times: who is it?"."""
+
+    id: str  # the id of its oldest face (stable while that face is kept)
+    faces: list[Suggestion]  # oldest first
+    representative: Suggestion  # the face closest to the cluster's mean (shown to the admin)
+    best: Candidate | None  # the gallery's closest character to the mean now (below the threshold)
+
+    @property
+    def size(self) -> int:
+        return len(self.faces)
+
+
+def cluster_vectors(vectors: np.ndarray, threshold: float) -> np.ndarray:
+    """Cluster labels: agglomerative clustering on cosine distance, average linkage, merging while the
+    average distance is within `1 - threshold` (the similarity at which kaobot names a face)."""
+    if len(vectors) < 2:
+        return np.zeros(len(vectors), dtype=int)
+    from sklearn.cluster import AgglomerativeClustering
+
+    model = AgglomerativeClustering(
+        n_clusters=None, metric="cosine", linkage="average", distance_threshold=max(1e-6, 1.0 - threshold)
+    )
+    return model.fit_predict(np.asarray(vectors, np.float32))
 
 
 class ReviewDesk:
@@ -214,6 +241,134 @@ class ReviewDesk:
     async def expire(self, scope: str | None = None) -> int:
         """Mark pending suggestions older than `review.expire_days` expired."""
         return await self.queue.expire(self.clock() - self.settings.expire_days * DAY, scope)
+
+    # -- unknowns worth enrolling (opt-in per scope) ----------------------------------------------
+    def keeps_unknowns(self, scope: str) -> bool:
+        """Whether `review.unknowns` names this scope (or "*")."""
+        scopes = {str(x) for x in self.settings.unknowns}
+        return "*" in scopes or str(scope) in scopes
+
+    async def note_unknowns(self, scope: str, faces: list[FaceEvidence], message_link: str | None = None) -> int:
+        """Keep the faces of an answer that kaobot called "unknown" (only where the scope opted in),
+        then apply the retention limits; returns how many were kept."""
+        scope = str(scope)
+        if not self.keeps_unknowns(scope):
+            return 0
+        kept = 0
+        now = self.clock()
+        for face in faces:
+            if face.answer is not None:
+                continue
+            await self.queue.add_unknown(
+                Suggestion(
+                    scope=scope,
+                    name="-",
+                    suggester="-",
+                    model_id=face.model_id,
+                    vector=face.vector,
+                    crop=face.crop,
+                    source_hash=face.source_hash,
+                    box=face.box,
+                    message_link=message_link,
+                    created=now,
+                )  # fmt: skip
+            )
+            kept += 1
+        if kept:
+            await self.prune_unknowns(scope)
+        return kept
+
+    async def prune_unknowns(self, scope: str) -> int:
+        """Drop kept unknown faces older than `review.unknowns_days`, then the oldest beyond
+        `review.unknowns_max`; returns how many were dropped."""
+        faces = await self.queue.unknowns(str(scope))
+        cutoff = self.clock() - self.settings.unknowns_days * DAY
+        old = [s for s in faces if s.created < cutoff]
+        young = [s for s in faces if s.created >= cutoff]
+        drop = old + young[: max(0, len(young) - max(0, self.settings.unknowns_max))]
+        for s in drop:
+            await self.queue.delete(s.scope, s.id)
+        return len(drop)
+
+    async def unknown_clusters(self, scope: str, min_count: int | None = None) -> list[UnknownCluster]:
+        """Clusters of kept unknown faces with at least `min_count` (default `review.unknowns_min_count`)
+        faces, largest first. Faces the gallery now recognises (at or above the threshold, e.g. since
+        their character was enrolled) are dropped first: they are no longer unknown."""
+        scope = str(scope)
+        await self.prune_unknowns(scope)
+        faces = await self.queue.unknowns(scope)
+        if not faces:
+            return []
+        for i, s in enumerate(faces):
+            if s.stale(self.recognizer.model_id):  # made with an earlier embedder: re-embed its crop once, keep that
+                vector = await self._current_vector(s)
+                await self.queue.delete(scope, s.id)
+                faces[i] = await self.queue.add_unknown(replace(s, vector=vector, model_id=self.recognizer.model_id))
+        vectors = np.stack([s.vector for s in faces])
+        threshold = self.recognizer.threshold
+        hits = await self.recognizer.gallery.search(vectors, scope, self.recognizer.model_id, 1)
+        known = [bool(h) and h[0].similarity >= threshold for h in hits]
+        for s, is_known in zip(faces, known):
+            if is_known:
+                await self.queue.delete(scope, s.id)
+        keep = [i for i, is_known in enumerate(known) if not is_known]
+        faces, vectors = [faces[i] for i in keep], vectors[keep]
+        labels = cluster_vectors(vectors, threshold)
+        need = self.settings.unknowns_min_count if min_count is None else min_count
+        clusters = []
+        for label in sorted(set(labels.tolist())):
+            idx = np.flatnonzero(labels == label)
+            if len(idx) < max(1, need):
+                continue
+            mean = vectors[idx].mean(axis=0)
+            mean = mean / max(float(np.linalg.norm(mean)), 1e-12)
+            rep = int(idx[np.argmax(vectors[idx] @ mean)])
+            (best,) = await self.recognizer.gallery.search(mean, scope, self.recognizer.model_id, 1)
+            members = [faces[i] for i in idx]  # `faces` is oldest first
+            clusters.append(UnknownCluster(members[0].id, members, faces[rep], best[0] if best else None))
+        return sorted(clusters, key=lambda c: (-c.size, c.faces[0].created))
+
+    async def unknown_cluster(self, scope: str, cluster_id: str) -> UnknownCluster:
+        """The cluster (of any size) holding the kept unknown face `cluster_id`."""
+        cid = str(cluster_id).strip().lower()
+        for c in await self.unknown_clusters(scope, min_count=1):
+            if any(s.id == cid for s in c.faces):
+                return c
+        raise NoSuchSuggestion(f"no unknown face {str(cluster_id).strip()!r} here")
+
+    async def name_unknowns(self, scope: str, cluster_id: str, name: str, by: str) -> list[Decision]:
+        """An admin's answer to "who is it?": every face of the cluster becomes a suggestion of `name`
+        approved by `by`, enrolled through `approve` (the path of every approval)."""
+        scope, name = str(scope), clean_name(name)
+        cluster = await self.unknown_cluster(scope, cluster_id)
+        decisions = []
+        for face in cluster.faces:
+            s = await self.queue.add(
+                Suggestion(
+                    scope=scope,
+                    name=name,
+                    suggester=f"unknowns:{cluster.id}",
+                    model_id=face.model_id,
+                    vector=face.vector,
+                    crop=face.crop,
+                    source_hash=face.source_hash,
+                    box=face.box,
+                    message_link=face.message_link,
+                    created=self.clock(),
+                )  # fmt: skip
+            )
+            decisions.append(await self.approve(scope, s.id, by))
+            await self.queue.delete(scope, face.id)
+        log.info("%d unknown face(s) of cluster %s named %r by %s in scope %s", len(decisions), cluster.id, name, by,
+                 scope)  # fmt: skip
+        return decisions
+
+    async def dismiss_unknowns(self, scope: str, cluster_id: str) -> int:
+        """Forget a cluster's kept faces without enrolling them ("not a character"); returns how many."""
+        cluster = await self.unknown_cluster(scope, cluster_id)
+        for face in cluster.faces:
+            await self.queue.delete(str(scope), face.id)
+        return cluster.size
 
     # -- helpers --------------------------------------------------------------------------------
     def _expired(self, s: Suggestion) -> bool:

@@ -250,3 +250,58 @@ async def test_corrections_can_be_switched_off(bots, cdn, bella_png):
     fake = admin_interaction()
     await invoke(bot, bot.get_cog("Review").review, fake)
     assert "switched off" in fake.last.text
+
+
+# -- unknowns worth enrolling: "this face came back N times: who is it?" ------------------------------
+async def test_faces_that_keep_coming_back_unknown_are_offered_and_named_at_once(kaobot, cdn, bella_png, alice_png):
+    from bot.review_views import NameUnknownsModal, UnknownsView
+
+    desk = kaobot.services.review
+    desk.settings = ReviewSettings(unknowns=[str(GUILD_A)], unknowns_min_count=3)
+    for i in range(3):  # three posts of the same (unknown) face: different pictures, a byte apart
+        await answer(kaobot, cdn, bella_png + bytes([i]))
+    await answer(kaobot, cdn, bella_png, guild_id=GUILD_B)  # GUILD_B did not opt in
+    assert await desk.queue.unknowns(str(GUILD_B)) == []
+
+    sent = await open_review(kaobot)
+    view = sent.view
+    assert isinstance(view, UnknownsView)
+    assert [c.label for c in view.children] == ["Name it…", "Not a character", "Skip"]
+    embed = sent.kwargs["embed"]
+    (file,) = sent.files
+    assert embed.title == "This face came back 3 times: who is it?"
+    assert embed.image.url == f"attachment://{file.filename}"
+
+    fake = fake_interaction(GUILD_A, OTHER_MEMBER)  # only the admin who opened it
+    await click(view, "Name it…", fake)
+    assert "Only the person who ran the command" in fake.last.text
+    fake = admin_interaction()
+    await click(view, "Name it…", fake)
+    (modal,) = fake.last.kwargs["args"]
+    assert isinstance(modal, NameUnknownsModal)
+    fake = admin_interaction()
+    await submit(modal, fake, name="Bella")
+    assert "Enrolled 3 face(s) as **Bella**" in fake.last.kwargs["content"] and fake.last.kwargs["view"] is None
+    recognizer = kaobot.services.recognizer
+    assert await recognizer.gallery.count(str(GUILD_A)) == 3
+    (face,) = (await recognizer.identify(bella_png, str(GUILD_A))).faces
+    assert face.name == "Bella"
+    assert {s.decided_by for s in await desk.queue.history(str(GUILD_A))} == {str(ADMIN)}
+
+
+async def test_review_moves_on_to_unknown_faces_and_dismisses_them(alice_known, cdn, bella_png, pair_png):
+    desk = alice_known.services.review
+    desk.settings = ReviewSettings(unknowns=["*"], unknowns_min_count=2)
+    await suggest(await answer(alice_known, cdn, bella_png), name_text="Bella")  # also kept: it was unknown
+    await answer(alice_known, cdn, bella_png + b"\x00")
+    view = (await open_review(alice_known)).view
+    assert isinstance(view, ReviewView)
+    fake = admin_interaction()
+    await click(view, "Reject", fake)
+    assert fake.last.kwargs["embed"].title == "This face came back 2 times: who is it?"
+    unknowns = fake.last.kwargs["view"]
+    fake = admin_interaction()
+    await click(unknowns, "Not a character", fake)
+    assert "Forgot those 2 face(s)" in fake.last.kwargs["content"]
+    assert await desk.queue.unknowns(str(GUILD_A)) == []
+    assert await alice_known.services.recognizer.gallery.count(str(GUILD_A)) == 1

@@ -247,3 +247,30 @@ def test_the_answer_store_is_bounded_by_bytes_and_keeps_scopes_apart():
     new = store.put("a", faces(1))
     assert store.faces("a", old) is None and store.face("a", new, 1) is not None  # 2 faces' bytes at most
     assert store.face("a", new, 2) is None and store.face("b", new, 1) is None
+
+
+async def test_unknown_faces_are_clustered_and_named_by_the_token_holder(app_client, auth):
+    api = await app_client(unknowns=[SCOPE], unknowns_min_count=3)
+    for i in range(3):  # the same unknown face in three pictures (a byte apart)
+        assert (await api.post("/api/whois", data=picture(example("bella.png") + bytes([i])))).status == 200
+    assert (await api.get("/api/unknowns")).status == 401
+    body = await (await api.get("/api/unknowns", headers=auth)).json()
+    assert body["kept"] is True
+    (cluster,) = body["clusters"]
+    assert cluster["size"] == 3 and cluster["best"] is None
+    crop = await api.get(cluster["crop"], headers=auth)
+    assert crop.status == 200 and (await crop.read())[:2] == b"\xff\xd8"
+    assert (await api.post(f"/api/unknowns/{cluster['id']}/name", json={"name": "Bella"})).status == 401
+    named = await api.post(f"/api/unknowns/{cluster['id']}/name", json={"name": "Bella"}, headers=auth)
+    assert named.status == 200 and await named.json() == {"enrolled": 3, "name": "Bella"}
+    assert await names(api) == {"Bella": 3}
+    assert (await (await api.get("/api/unknowns", headers=auth)).json())["clusters"] == []
+    gone = await api.post(f"/api/unknowns/{cluster['id']}/dismiss", headers=auth)
+    assert gone.status == 404
+
+
+async def test_unknown_faces_are_not_kept_unless_the_scope_opted_in(api, auth):
+    for i in range(3):
+        await api.post("/api/whois", data=picture(example("bella.png") + bytes([i])))
+    body = await (await api.get("/api/unknowns", headers=auth)).json()
+    assert body == {"kept": False, "clusters": []}
