@@ -31,6 +31,11 @@ def build_detector(settings) -> Detector:
             device=settings.device,
             threshold=settings.threshold,
             min_size=settings.min_size,
+            input_side=settings.input_side,
+            max_upscale=settings.max_upscale,
+            tile=settings.tile,
+            tile_overlap=settings.tile_overlap,
+            size_thresholds=settings.size_thresholds,
         )
     if settings.backend == "onnx":
         from .onnx_backend import OnnxDetector
@@ -38,7 +43,13 @@ def build_detector(settings) -> Detector:
         if not settings.checkpoint:
             raise ConfigError("detector.backend is 'onnx' but detector.checkpoint (the .onnx file) is not set")
         return OnnxDetector(
-            settings.checkpoint, device=settings.device, threshold=settings.threshold, min_size=settings.min_size
+            settings.checkpoint,
+            device=settings.device,
+            threshold=settings.threshold,
+            min_size=settings.min_size,
+            input_side=settings.input_side,
+            max_upscale=settings.max_upscale,
+            size_thresholds=settings.size_thresholds,
         )
     if settings.backend == "yolo_onnx":
         from .yolo_onnx_backend import YoloOnnxDetector
