@@ -28,12 +28,18 @@ class LimitSettings:
 class DetectorSettings:
     backend: str = "torch"
     threshold: float = 0.5
-    min_size: int = 24
+    min_size: int = 8
     pad: float = 0.25
     pad_below: int = 640
     max_side: int = 1024
     checkpoint: str | None = None
     device: str = "auto"
+    input_side: int | None = 640  # torch: longer side the network sees (null: the checkpoint's own sizing)
+    max_upscale: float = 3.0  # torch: a picture is enlarged at most this much to reach input_side
+    tile: int | None = None  # torch: pictures longer than this also run as overlapping tiles of this side
+    tile_overlap: float = 0.25  # torch: least overlap between tiles, as a fraction of a tile
+    # torch: score thresholds for faces of side (√(w·h)) < 24, 24–48, 48–96, ≥ 96 px ([]: `threshold` for all)
+    size_thresholds: list[float] = field(default_factory=lambda: [0.5, 0.525, 0.525, 0.6])
 
 
 @dataclass

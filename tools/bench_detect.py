@@ -26,7 +26,7 @@ from recognition import load_settings
 from recognition.detect import build_detector
 from recognition.images import IMAGE_SUFFIXES
 from training.datasets import read_rgb
-from training.detection_eval import parse_detector_spec
+from training.detection_eval import parse_detector_options
 
 
 def load_pictures(folder: str | Path, limit: int, side: int, seed: int = 0) -> list[np.ndarray]:
@@ -66,8 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     report: dict = {"side": args.side, "pictures": len(pictures), "torch_threads": torch.get_num_threads(),
                     "cpus": os.cpu_count(), "loadavg_before": os.getloadavg()[0], "detectors": []}
     for spec in args.detector:
-        backend, checkpoint = parse_detector_spec(spec)
-        overrides = {"backend": backend, **({"checkpoint": checkpoint} if checkpoint else {}), "device": "cpu"}
+        backend, checkpoint, options = parse_detector_options(spec)
+        overrides = {**options, "backend": backend, **({"checkpoint": checkpoint} if checkpoint else {}), "device": "cpu"}
         detector = build_detector(dataclasses.replace(settings.detector, **overrides))
         report["detectors"].append({"name": spec, "model_id": detector.model_id, **time_detector(detector, pictures)})
     report["loadavg_after"] = os.getloadavg()[0]

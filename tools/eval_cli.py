@@ -147,15 +147,19 @@ def cmd_eval_detection(args: argparse.Namespace) -> int:
     for spec in args.detector or [
         settings.detector.backend + (f":{settings.detector.checkpoint}" if settings.detector.checkpoint else "")
     ]:
-        backend, checkpoint = dev.parse_detector_spec(spec)
-        overrides = {"backend": backend, "threshold": min(args.min_score, threshold)}
+        backend, checkpoint, options = dev.parse_detector_options(spec)
+        op_threshold = options.pop("threshold", threshold)  # a spec's own `?threshold=` is its operating point
+        by_size = options.pop("size_thresholds", settings.detector.size_thresholds) if backend == "torch" else []
+        overrides = {**options, "backend": backend, "threshold": min(args.min_score, op_threshold),
+                     "size_thresholds": []}
         if checkpoint:
             overrides["checkpoint"] = checkpoint
         if args.min_size is not None:
             overrides["min_size"] = args.min_size
         detector = build_detector(dataclasses.replace(settings.detector, **overrides))
-        result, curve = dev.evaluate_detector(detector, gt, threshold, progress=not args.quiet)
-        result["name"] = spec if len(spec) < 60 else backend
+        result, curve = dev.evaluate_detector(detector, gt, op_threshold, progress=not args.quiet,
+                                              size_thresholds=by_size)
+        result["name"] = spec if len(spec) < 100 else backend
         report["detectors"].append(result)
         curves[result["name"]] = curve
     if args.plots:
@@ -249,7 +253,9 @@ def register(sub, add_common) -> None:
     d.add_argument(
         "--detector",
         action="append",
-        help="animeface | torch:CHECKPOINT | onnx:MODEL | yolo_onnx:MODEL (repeat to compare; default: the configured one)",
+        help="animeface | torch:CHECKPOINT | onnx:MODEL | yolo_onnx:MODEL, optionally ?key=value&… detector settings "
+        "(e.g. ?input_side=640&threshold=0.55; threshold is then its operating point) (repeat to compare; default: "
+        "the configured one)",
     )
     d.add_argument(
         "--threshold", type=float, default=None, help="operating score threshold (default: detector.threshold)"

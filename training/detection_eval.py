@@ -158,13 +158,25 @@ def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area - inter, 1e-9)
 
 
-def operating_point(gt: GroundTruth, detections: dict, threshold: float, iou: float = 0.5) -> dict:
-    """Precision, recall and F1 at `threshold`, and recall by face size (greedy matching by score)."""
+def keep_above(dets: np.ndarray, threshold: float, size_thresholds: Sequence[float] = ()) -> np.ndarray:
+    """Detections ((n, 5)) scoring at least `threshold`, or the `SIZE_BUCKETS` threshold of their side."""
+    if not size_thresholds:
+        return dets[dets[:, 4] >= threshold]
+    sides = np.sqrt(np.clip(dets[:, 2] - dets[:, 0], 0, None) * np.clip(dets[:, 3] - dets[:, 1], 0, None))
+    edges = [lo for _, lo, _ in SIZE_BUCKETS[1:]]
+    return dets[dets[:, 4] >= np.asarray(size_thresholds, np.float64)[np.searchsorted(edges, sides, side="right")]]
+
+
+def operating_point(
+    gt: GroundTruth, detections: dict, threshold: float, iou: float = 0.5, size_thresholds: Sequence[float] = ()
+) -> dict:
+    """Precision, recall and F1 at `threshold` (or per face size, `size_thresholds`), and recall by
+    face size (greedy matching by score)."""
     tp = fp = 0
     found: dict[str, list[int]] = {name: [0, 0] for name, _, _ in SIZE_BUCKETS}
     for path in gt.images:
         truth, dets = gt.boxes[path], detections[path]
-        dets = dets[dets[:, 4] >= threshold]
+        dets = keep_above(dets, threshold, size_thresholds)
         dets = dets[np.argsort(-dets[:, 4])]
         matched = np.zeros(len(truth), bool)
         for d in dets:
@@ -186,6 +198,7 @@ def operating_point(gt: GroundTruth, detections: dict, threshold: float, iou: fl
     recall = tp / n_truth if n_truth else 0.0
     return {
         "threshold": threshold,
+        **({"size_thresholds": list(size_thresholds)} if size_thresholds else {}),
         "precision": precision,
         "recall": recall,
         "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
@@ -196,12 +209,15 @@ def operating_point(gt: GroundTruth, detections: dict, threshold: float, iou: fl
     }
 
 
-def evaluate_detector(detector: Detector, gt: GroundTruth, threshold: float, progress: bool = False) -> tuple[dict, tuple]:
-    """The report of one detector (see the module docstring) and its PR curve."""
+def evaluate_detector(
+    detector: Detector, gt: GroundTruth, threshold: float, progress: bool = False, size_thresholds: Sequence[float] = ()
+) -> tuple[dict, tuple]:
+    """The report of one detector (see the module docstring) and its PR curve; the operating point
+    at `threshold`, or at `size_thresholds` by face size when given."""
     detections, ms = run_detector(detector, gt, progress)
     ap, curve = coco_ap(gt, detections)
-    return {"model_id": detector.model_id, **ap, "operating_point": operating_point(gt, detections, threshold),
-            "ms_per_image": ms}, curve
+    op = operating_point(gt, detections, threshold, size_thresholds=size_thresholds)
+    return {"model_id": detector.model_id, **ap, "operating_point": op, "ms_per_image": ms}, curve
 
 
 def describe(gt: GroundTruth) -> dict:
@@ -211,9 +227,34 @@ def describe(gt: GroundTruth) -> dict:
 
 
 def parse_detector_spec(spec: str) -> tuple[str, str | None]:
-    """`animeface`, `torch:PATH`, `onnx:PATH` or `yolo_onnx:PATH` → (backend, checkpoint)."""
+    """`animeface`, `torch:PATH`, `onnx:PATH` or `yolo_onnx:PATH` → (backend, checkpoint); options
+    after a `?` (see `parse_detector_options`) are left out."""
+    backend, checkpoint, _ = parse_detector_options(spec)
+    return backend, checkpoint
+
+
+def parse_detector_options(spec: str) -> tuple[str, str | None, dict]:
+    """`BACKEND[:PATH][?key=value&…]` → (backend, checkpoint, detector setting overrides), e.g.
+    `torch:shipped:detector-fcos-icf512.pt?input_side=768&tile=480` (values: numbers or `null`;
+    `size_thresholds=0.5,0.55,0.5,0.6`, empty for none)."""
+    import dataclasses
+
+    from recognition.config import DetectorSettings
+    from recognition.errors import ConfigError
+
+    spec, _, query = spec.partition("?")
     backend, _, path = spec.partition(":")
-    return backend, (path or None)
+    fields = {f.name for f in dataclasses.fields(DetectorSettings)} - {"backend", "checkpoint"}
+    options: dict = {}
+    for item in filter(None, query.split("&")):
+        key, sep, value = item.partition("=")
+        if not sep or key not in fields:
+            raise ConfigError(f"detector option {item!r} in {spec!r}: expected key=value, key one of {sorted(fields)}")
+        if key == "size_thresholds":
+            options[key] = [float(v) for v in value.split(",") if v]
+        else:
+            options[key] = None if value == "null" else (float(value) if "." in value else int(value))
+    return backend, (path or None), options
 
 
 def sizes_table(reports: Sequence[dict]) -> dict[str, dict]:

@@ -28,11 +28,19 @@ def build_detector(settings) -> Detector:
         from ..weights import DEFAULT_DETECTOR
 
         checkpoint = settings.checkpoint or DEFAULT_DETECTOR
-        twin = open_onnx_twin(checkpoint, "detector", settings.device)  # no torch import when there is one
+        # No torch import when the checkpoint has a twin; tiling runs on the torch detector only.
+        twin = open_onnx_twin(checkpoint, "detector", settings.device) if not settings.tile else None
         if twin is not None:
             from .onnx_backend import OnnxDetector
 
-            return OnnxDetector(twin, threshold=settings.threshold, min_size=settings.min_size)
+            return OnnxDetector(
+                twin,
+                threshold=settings.threshold,
+                min_size=settings.min_size,
+                input_side=settings.input_side,
+                max_upscale=settings.max_upscale,
+                size_thresholds=settings.size_thresholds,
+            )
         from .torch_backend import TorchDetector
 
         return TorchDetector(
@@ -40,6 +48,11 @@ def build_detector(settings) -> Detector:
             device=settings.device,
             threshold=settings.threshold,
             min_size=settings.min_size,
+            input_side=settings.input_side,
+            max_upscale=settings.max_upscale,
+            tile=settings.tile,
+            tile_overlap=settings.tile_overlap,
+            size_thresholds=settings.size_thresholds,
         )
     if settings.backend == "onnx":
         from .onnx_backend import OnnxDetector
@@ -47,7 +60,13 @@ def build_detector(settings) -> Detector:
         if not settings.checkpoint:
             raise ConfigError("detector.backend is 'onnx' but detector.checkpoint (the .onnx file) is not set")
         return OnnxDetector(
-            settings.checkpoint, device=settings.device, threshold=settings.threshold, min_size=settings.min_size
+            settings.checkpoint,
+            device=settings.device,
+            threshold=settings.threshold,
+            min_size=settings.min_size,
+            input_side=settings.input_side,
+            max_upscale=settings.max_upscale,
+            size_thresholds=settings.size_thresholds,
         )
     if settings.backend == "yolo_onnx":
         from .yolo_onnx_backend import YoloOnnxDetector

@@ -5,13 +5,14 @@ resizes the picture exactly as torchvision's transform does for `TorchDetector` 
 min(min_size / shorter side, max_size / longer side), bilinear, output side = floor(side × scale)),
 the graph normalises, pads and detects, and the boxes are mapped back to the picture's pixels.
 `threshold` and `min_size` apply as for torch. The resize settings travel in the file's `resize`
-metadata.
+metadata; `input_side`/`max_upscale` and `size_thresholds` override them as for torch
+(`recognition.detect.sizing`; tiling is torch-only).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import numpy as np
 from ..errors import ModelFileError
 from ..faces import Face, clip_box
 from ..onnx_models import OnnxModel, open_onnx_model
+from .sizing import check_sizing, input_long_side, threshold_for
 
 
 def prepare(image: np.ndarray, resize: Mapping[str, Any]) -> tuple[np.ndarray, float, float]:
@@ -41,8 +43,17 @@ class OnnxDetector:
     and `min_size`."""
 
     def __init__(
-        self, model: str | Path | OnnxModel, device: str = "auto", threshold: float = 0.5, min_size: int = 16
+        self,
+        model: str | Path | OnnxModel,
+        device: str = "auto",
+        threshold: float = 0.5,
+        min_size: int = 16,
+        input_side: int | None = None,
+        max_upscale: float = 2.0,
+        size_thresholds: Sequence[float] = (),
     ) -> None:
+        self.size_thresholds = check_sizing(input_side, max_upscale, size_thresholds)
+        self.input_side, self.max_upscale = input_side, max_upscale
         onnx = model if isinstance(model, OnnxModel) else open_onnx_model(model, "detector", device)
         resize = onnx.json_prop("resize")
         try:
@@ -55,14 +66,18 @@ class OnnxDetector:
         self.threshold, self.min_size = threshold, min_size
 
     def detect(self, image: np.ndarray) -> list[Face]:
-        x, sx, sy = prepare(image, self.resize)
+        resize = self.resize
+        if self.input_side is not None:  # as TorchDetector: about input_side² pixels (recognition.detect.sizing)
+            side = input_long_side(*image.shape[:2], self.input_side, self.max_upscale)
+            resize = {"min_size": float(side), "max_size": float(side)}
+        x, sx, sy = prepare(image, resize)
         boxes, scores = self.session.run(None, {self.input_name: x})[:2]
         height, width = image.shape[:2]
         faces = []
         for (x1, y1, x2, y2), score in zip(boxes.tolist(), scores.tolist()):
-            if score < self.threshold:
-                continue
             face = Face(box=clip_box((x1 / sx, y1 / sy, x2 / sx, y2 / sy), width, height), score=float(score))
+            if score < threshold_for(np.sqrt(face.area), self.threshold, self.size_thresholds):
+                continue
             if min(face.width, face.height) >= self.min_size:
                 faces.append(face)
         return faces
