@@ -35,7 +35,7 @@ class DetectorSettings:
     checkpoint: str | None = None
     device: str = "auto"
     input_side: int | None = 640  # torch: longer side the network sees (null: the checkpoint's own sizing)
-    max_upscale: float = 3.0  # torch: a picture is enlarged at most this much to reach input_side
+    max_upscale: float = 4.0  # torch: a picture is enlarged at most this much to reach input_side
     tile: int | None = None  # torch: pictures longer than this also run as overlapping tiles of this side
     tile_overlap: float = 0.25  # torch: least overlap between tiles, as a fraction of a tile
     # torch: score thresholds for faces of side (√(w·h)) < 24, 24–48, 48–96, ≥ 96 px ([]: `threshold` for all)
