@@ -41,6 +41,22 @@ class FaceEvidence:
     model_id: str
     answer: str | None  # kaobot's name for it (None: unknown)
 
+    def suggestion(self, scope: str, name: str, suggester: str, message_link: str | None, created: float) -> Suggestion:
+        """This face as a queue record: a member's suggestion, or (name and suggester "-") a kept unknown."""
+        return Suggestion(
+            scope=scope,
+            name=name,
+            suggester=suggester,
+            model_id=self.model_id,
+            vector=self.vector,
+            crop=self.crop,
+            source_hash=self.source_hash,
+            box=self.box,
+            message_link=message_link,
+            answer=self.answer,
+            created=created,
+        )
+
 
 @dataclass(frozen=True)
 class ReviewItem:
@@ -134,19 +150,7 @@ class ReviewDesk:
             raise ReviewError(f"kaobot already answered {face.answer!r} for face {face.number}")
         now = self.clock()
         await self.expire(scope)
-        s = Suggestion(
-            scope=scope,
-            name=name,
-            suggester=suggester,
-            model_id=face.model_id,
-            vector=face.vector,
-            crop=face.crop,
-            source_hash=face.source_hash,
-            box=face.box,
-            message_link=message_link,
-            answer=face.answer,
-            created=now,
-        )
+        s = face.suggestion(scope, name, suggester, message_link, now)
         existing = await self.queue.get(scope, s.id)
         if existing is not None and existing.status in (PENDING, APPROVED):
             return existing  # the same member said the same thing again: one suggestion
@@ -259,20 +263,7 @@ class ReviewDesk:
         for face in faces:
             if face.answer is not None:
                 continue
-            await self.queue.add_unknown(
-                Suggestion(
-                    scope=scope,
-                    name="-",
-                    suggester="-",
-                    model_id=face.model_id,
-                    vector=face.vector,
-                    crop=face.crop,
-                    source_hash=face.source_hash,
-                    box=face.box,
-                    message_link=message_link,
-                    created=now,
-                )  # fmt: skip
-            )
+            await self.queue.add_unknown(face.suggestion(scope, "-", "-", message_link, now))
             kept += 1
         if kept:
             await self.prune_unknowns(scope)
