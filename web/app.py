@@ -481,16 +481,18 @@ async def approve_suggestion(request: web.Request) -> web.Response:
     if as_name is not None and (not isinstance(as_name, str) or not as_name.strip()):
         raise web.HTTPBadRequest(text="`name` must be a character's name (or leave it out)")
     decision = await desk.approve(request.app[CONFIG]["scope"], request.match_info["id"], WEB_APPROVER, as_name)
-    model_id = request.app[RECOGNIZER].model_id
-    return web.json_response(
-        {"changed": decision.changed, "suggestion": suggestion_to_json(decision.suggestion, model_id)}
-    )
+    return _decision_response(request, decision)
 
 
 async def reject_suggestion(request: web.Request) -> web.Response:
     _require_token(request)
     desk = _desk(request)
     decision = await desk.reject(request.app[CONFIG]["scope"], request.match_info["id"], WEB_APPROVER)
+    return _decision_response(request, decision)
+
+
+def _decision_response(request: web.Request, decision) -> web.Response:
+    """An approval's or rejection's answer: whether it changed anything, and the suggestion now."""
     model_id = request.app[RECOGNIZER].model_id
     return web.json_response(
         {"changed": decision.changed, "suggestion": suggestion_to_json(decision.suggestion, model_id)}
