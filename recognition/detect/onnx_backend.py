@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import ModelFileError
 from ..faces import Face, clip_box
 from ..onnx_models import OnnxModel, open_onnx_model
-from .sizing import check_sizing, input_long_side, threshold_for
+from .sizing import check_sizing, input_long_side, keeps
 
 
 def prepare(image: np.ndarray, resize: Mapping[str, Any]) -> tuple[np.ndarray, float, float]:
@@ -73,11 +73,8 @@ class OnnxDetector:
         x, sx, sy = prepare(image, resize)
         boxes, scores = self.session.run(None, {self.input_name: x})[:2]
         height, width = image.shape[:2]
-        faces = []
-        for (x1, y1, x2, y2), score in zip(boxes.tolist(), scores.tolist()):
-            face = Face(box=clip_box((x1 / sx, y1 / sy, x2 / sx, y2 / sy), width, height), score=float(score))
-            if score < threshold_for(np.sqrt(face.area), self.threshold, self.size_thresholds):
-                continue
-            if min(face.width, face.height) >= self.min_size:
-                faces.append(face)
-        return faces
+        faces = (
+            Face(box=clip_box((x1 / sx, y1 / sy, x2 / sx, y2 / sy), width, height), score=float(score))
+            for (x1, y1, x2, y2), score in zip(boxes.tolist(), scores.tolist())
+        )
+        return [f for f in faces if keeps(f, self.threshold, self.size_thresholds, self.min_size)]

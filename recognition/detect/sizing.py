@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..errors import ConfigError
+from ..faces import Face
 
 SIZE_EDGES = (24.0, 48.0, 96.0)  # face sides (√(w·h)) that split `size_thresholds`' four buckets
 
@@ -40,3 +41,9 @@ def check_sizing(input_side: int | None, max_upscale: float, size_thresholds: Se
 def threshold_for(side: float, threshold: float, size_thresholds: Sequence[float]) -> float:
     """The score a face of this side needs: its bucket's in `size_thresholds`, else `threshold`."""
     return size_thresholds[size_bucket(side)] if size_thresholds else threshold
+
+
+def keeps(face: Face, threshold: float, size_thresholds: Sequence[float], min_size: int) -> bool:
+    """Whether a detected face reaches the score its size needs and has both sides of `min_size` or more."""
+    needed = threshold_for(np.sqrt(face.area), threshold, size_thresholds)
+    return face.score >= needed and min(face.width, face.height) >= min_size

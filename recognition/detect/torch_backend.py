@@ -28,7 +28,7 @@ from ..checkpoints import float_weights, load_checkpoint
 from ..device import resolve_device
 from ..errors import ConfigError, ModelFileError
 from ..faces import Face, clip_box
-from .sizing import check_sizing, input_long_side, threshold_for
+from .sizing import check_sizing, input_long_side, keeps
 from .tiling import merge_detections, tile_grid
 
 
@@ -126,15 +126,8 @@ class TorchDetector:
         ]
 
     def _faces(self, dets: np.ndarray, width: int, height: int) -> list[Face]:
-        faces = []
-        for *box, score in dets:
-            face = Face(box=clip_box(tuple(box), width, height), score=float(score))
-            if score < threshold_for(np.sqrt(face.area), self.threshold, self.size_thresholds):
-                continue
-            if min(face.width, face.height) < self.min_size:
-                continue
-            faces.append(face)
-        return faces
+        faces = (Face(box=clip_box(tuple(box), width, height), score=float(score)) for *box, score in dets)
+        return [f for f in faces if keeps(f, self.threshold, self.size_thresholds, self.min_size)]
 
     def detect(self, image: np.ndarray) -> list[Face]:
         return self.detect_batch([image])[0]
