@@ -508,6 +508,7 @@ async def list_unknowns(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "kept": desk.keeps_unknowns(request.app[CONFIG]["scope"]),
+            "min_count": desk.settings.unknowns_min_count,
             "clusters": [
                 {
                     "id": c.id,

@@ -9,6 +9,7 @@ Skipped when Chromium or Playwright is missing, unless `KAOBOT_REQUIRE_BROWSER=1
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -83,26 +84,28 @@ class Server:
         body, ctype = _multipart({"name": name, **fields}, example(picture))
         return self.call("POST", "/api/enroll", body, {"Content-Type": ctype, "Authorization": f"Bearer {token}"})
 
+    def whois(self, image: bytes):
+        body, ctype = _multipart({}, image)
+        return self.call("POST", "/api/whois", body, {"Content-Type": ctype})
+
     def characters(self) -> dict[str, int]:
         status, body = self.call("GET", "/api/characters")
         assert status == 200
         return {c["name"]: c["faces"] for c in body["characters"]}
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    data = tmp_path_factory.mktemp("web-data")
+@contextlib.contextmanager
+def _serve(data: Path, config: Path | None = None):
+    """`kaobot web` on a free port with its own data dir (and `config`), Alice enrolled; stopped after.
+    Its whole log must not hold the token, and it must exit cleanly."""
     port = _free_port()
     env = dict(os.environ, KAOBOT_WEB_TOKEN=TOKEN, PYTHONUNBUFFERED="1")
     env.pop("KAOBOT_CONFIG", None)
+    command = [sys.executable, "-m", "tools.cli", "web", "--data-dir", str(data), "--port", str(port)]
+    if config is not None:
+        command += ["--config", str(config)]
     log = open(data / "server.log", "w+b")  # noqa: SIM115 (closed below)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tools.cli", "web", "--data-dir", str(data), "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     srv = Server(f"http://127.0.0.1:{port}")
     try:
         deadline = time.monotonic() + 120
@@ -130,6 +133,23 @@ def server(tmp_path_factory):
         log.close()
         assert TOKEN not in output  # the token is never logged
         assert proc.returncode == 0, output
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The server with the built-in settings (so its scope keeps no unknown faces)."""
+    with _serve(tmp_path_factory.mktemp("web-data")) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def unknowns_server(tmp_path_factory):
+    """A server whose scope (the default, `global`) keeps the faces it answers "unknown"."""
+    data = tmp_path_factory.mktemp("web-unknowns")
+    config = data / "config.yaml"
+    config.write_text("review:\n  unknowns: [global]\n  unknowns_min_count: 3\n", encoding="utf-8")
+    with _serve(data, config) as srv:
+        yield srv
 
 
 # -- the browser --------------------------------------------------------------------------------
@@ -179,9 +199,12 @@ class Page:
         self.page.eval_on_selector(f"#{view}-status", "e => { e.textContent = ''; e.className = 'status'; }")
 
     def recognise(self, picture: str) -> list[str]:
+        return self.recognise_file(_file(picture))
+
+    def recognise_file(self, file: dict) -> list[str]:
         self.tab("recognise")
         self.clear("recognise")
-        self.page.set_input_files("#recognise-file", files=[_file(picture)])
+        self.page.set_input_files("#recognise-file", files=[file])
         self.status("recognise")
         return [t.strip() for t in self.page.locator("#recognise-faces > li").all_inner_texts()]
 
@@ -542,3 +565,175 @@ def test_review_by_keyboard_approve_as_and_reject(page, server):
     )
     assert unnamed == []
     assert page.errors == [] and page.alerts == []
+
+
+# -- unknowns worth enrolling (review.unknowns): "this face came back N times: who is it?" ---------
+IRIS_LAYOUTS = [  # (x, y, radius), picture size, background: the same character in other pictures
+    ((200, 200, 170), (420, 400), (235, 235, 235)),
+    ((230, 190, 150), (460, 380), (210, 230, 245)),
+    ((180, 210, 160), (400, 420), (245, 230, 210)),
+    ((210, 200, 180), (440, 400), (225, 240, 225)),
+    ((220, 215, 165), (450, 430), (240, 240, 215)),
+]
+
+
+def _unknown_styles():
+    from training.drawing import CharacterStyle
+
+    iris = CharacterStyle(hair=(150, 40, 40), eyes=(40, 200, 200), hair_length=0.5, bangs=6, hairclip=(250, 220, 30))
+    juno = CharacterStyle(
+        hair=(30, 30, 30), eyes=(230, 150, 30), hair_length=1.0, bangs=2, glasses=(200, 30, 30), twintails=True
+    )
+    return iris, juno
+
+
+def _pictures(style, n: int) -> list[bytes]:
+    from tests.conftest import png
+
+    return [png([(x, y, r, style)], size=size, background=bg) for (x, y, r), size, bg in IRIS_LAYOUTS[:n]]
+
+
+def _wait_text(page: Page, selector: str) -> str:
+    page.page.wait_for_selector(f"{selector}:not(:empty)")
+    return page.page.text_content(selector)
+
+
+def test_unknown_faces_are_named_or_dismissed_in_the_review_tab(browser, unknowns_server):
+    from axe_playwright_python.sync_playwright import Axe
+
+    server, iris, juno = unknowns_server, *_unknown_styles()
+    page = Page(browser, server)
+    p = page.page
+    try:
+        page.tab("review")
+        page.give_token()
+        assert page.status("review") == "No suggestion is waiting."
+        assert _wait_text(page, "#unknowns-status") == "No unknown face has come back 3 times yet."
+
+        # Faces answered "unknown" in Recognise: Iris in 4 pictures, Juno in 3, Iris once more (another picture).
+        for style, n in ((iris, 4), (juno, 3)):
+            for i, picture in enumerate(_pictures(style, n)):
+                faces = page.recognise_file({"name": f"p{i}.png", "mimeType": "image/png", "buffer": picture})
+                assert len(faces) == 1 and faces[0].startswith("unknown"), faces
+
+        page.tab("review")
+        assert page.status("unknowns") == "2 unknown faces keep coming back."
+        cards = p.locator("#unknowns-list > li")
+        assert cards.count() == 2
+        assert cards.locator("h3").all_inner_texts() == [  # largest first
+            "This face came back 4 times: who is it?",
+            "This face came back 3 times: who is it?",
+        ]
+        first = cards.nth(0)
+        for term in ("First seen", "Last seen", "Closest character now"):
+            assert term in first.inner_text()
+        assert "Alice (0." in first.inner_text()  # the gallery's closest, below the threshold
+        p.wait_for_function(
+            "() => [...document.querySelectorAll('#unknowns-list img')].every(i => i.complete && i.naturalWidth > 0)"
+        )  # the crops, fetched with the token as blob: URLs
+        assert _serious(Axe().run(p).response) == []
+        p.screenshot(path=str(ROOT / "docs" / "web-unknowns.png"), full_page=True)
+        p.set_viewport_size({"width": 375, "height": 740})  # a phone's width
+        p.wait_for_timeout(200)
+        assert p.evaluate("document.documentElement.scrollWidth") <= 375
+        p.set_viewport_size({"width": 1000, "height": 800})
+
+        # Name it…: a field (the scope's names offered), then every face of the cluster is enrolled.
+        field = first.get_by_label("Who is the face that came back 4 times?")
+        assert not field.is_visible()
+        name_it = first.get_by_role("button", name="Name it…")
+        name_it.click()
+        assert name_it.get_attribute("aria-expanded") == "true" and field.is_visible()
+        assert p.evaluate("document.activeElement.id") == field.get_attribute("id")
+        assert field.get_attribute("list") == "character-names"
+        p.wait_for_function("() => document.querySelector('#character-names option[value=Alice]') !== null")
+        assert first.get_by_role("button", name="Enrol 4 faces").is_visible()
+        unnamed = p.evaluate(
+            """() => [...document.querySelectorAll('#unknowns-list button, #unknowns-list input, #unknowns-list img')]
+                 .filter(e => e.checkVisibility())
+                 .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+                              && !e.getAttribute('alt') && !e.textContent.trim())
+                 .map(e => e.outerHTML.slice(0, 80))"""
+        )
+        assert unnamed == []
+        page.clear("unknowns")
+        p.keyboard.type("Iris")  # in the focused field; Enter sends it
+        p.keyboard.press("Enter")
+        assert page.status("unknowns") == ("Enrolled 4 faces as Iris. 1 unknown face keeps coming back.")
+        assert server.characters()["Iris"] == 4
+        assert cards.locator("h3").all_inner_texts() == ["This face came back 3 times: who is it?"]
+        picture = {"name": "iris.png", "mimeType": "image/png", "buffer": _pictures(iris, 5)[4]}
+        assert page.recognise_file(picture)[0].startswith("Iris — similarity")  # a picture it never saw
+
+        # Not a character: the faces are forgotten, nothing enrolled.
+        page.tab("review")
+        page.status("unknowns")
+        page.clear("unknowns")
+        cards.first.get_by_role("button", name="Not a character").click()
+        assert page.status("unknowns") == (
+            "Not a character: forgot 3 faces, enrolling none. No unknown face has come back 3 times yet."
+        )
+        assert cards.count() == 0
+        assert set(server.characters()) == {"Alice", "Iris"}
+        status, body = server.call("GET", "/api/unknowns", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert status == 200 and body["clusters"] == []
+        assert page.errors == [] and page.alerts == []
+    finally:
+        page.close()
+
+
+def test_unknowns_errors_are_said_in_the_review_tab(browser, unknowns_server):
+    server, _, juno = unknowns_server, *_unknown_styles()
+    for picture in _pictures(juno, 3):  # posted by someone else (the API)
+        assert server.whois(picture)[0] == 200
+    page = Page(browser, server)
+    p = page.page
+    try:
+        # A wrong token: said once, in Review's status; no cluster shown.
+        page.tab("review")
+        page.give_token("not-the-token")
+        assert page.status("review", "error") == "the web token is wrong"
+        assert p.locator("#unknowns-list > li").count() == 0 and p.text_content("#unknowns-status") == ""
+
+        # The cluster changed since the page loaded (dismissed elsewhere): the server's 404, said.
+        p.click("#review-reload")
+        page.give_token()
+        assert page.status("unknowns") == "1 unknown face keeps coming back."
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        (cluster,) = server.call("GET", "/api/unknowns", headers=auth)[1]["clusters"]
+        assert server.call("POST", f"/api/unknowns/{cluster['id']}/dismiss", headers=auth) == (200, {"dismissed": 3})
+        page.clear("unknowns")
+        p.locator("#unknowns-list > li").first.get_by_role("button", name="Not a character").click()
+        assert page.status("unknowns", "error") == f"no unknown face {cluster['id']!r} here"
+
+        # A server error while listing: its message, not a blank list.
+        p.route(
+            "**/api/unknowns",
+            lambda route: route.fulfill(
+                status=503,
+                content_type="application/json",
+                headers={"Retry-After": "5"},
+                body=json.dumps({"error": "the gallery is unavailable"}),
+            ),
+        )
+        page.clear("unknowns")
+        p.click("#review-reload")
+        assert page.status("unknowns", "error") == "the gallery is unavailable (try again in 5 s)"
+        assert p.locator("#unknowns-list > li").count() == 0
+        assert all("status of 403" in e or "status of 404" in e or "status of 503" in e for e in page.errors), (
+            page.errors
+        )
+    finally:
+        page.close()
+
+
+def test_the_review_tab_says_how_to_keep_unknown_faces(page):
+    page.tab("review")
+    page.give_token()
+    text = _wait_text(page, "#unknowns-status")
+    assert text == (
+        "This scope does not keep the faces kaobot answers “unknown”, so none are offered here. To opt in, add"
+        ' "global" (or "*" for every scope) to review.unknowns in config.yaml and restart kaobot web.'
+    )
+    assert page.page.locator("#unknowns-list > li").count() == 0
+    assert page.errors == []

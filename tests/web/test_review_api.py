@@ -255,7 +255,7 @@ async def test_unknown_faces_are_clustered_and_named_by_the_token_holder(app_cli
         assert (await api.post("/api/whois", data=picture(example("bella.png") + bytes([i])))).status == 200
     assert (await api.get("/api/unknowns")).status == 401
     body = await (await api.get("/api/unknowns", headers=auth)).json()
-    assert body["kept"] is True
+    assert body["kept"] is True and body["min_count"] == 3
     (cluster,) = body["clusters"]
     assert cluster["size"] == 3 and cluster["best"] is None
     crop = await api.get(cluster["crop"], headers=auth)
@@ -273,4 +273,4 @@ async def test_unknown_faces_are_not_kept_unless_the_scope_opted_in(api, auth):
     for i in range(3):
         await api.post("/api/whois", data=picture(example("bella.png") + bytes([i])))
     body = await (await api.get("/api/unknowns", headers=auth)).json()
-    assert body == {"kept": False, "clusters": []}
+    assert body == {"kept": False, "min_count": 3, "clusters": []}

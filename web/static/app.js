@@ -209,9 +209,14 @@ function correctButton(answer, number, face) {
 }
 
 // -- Review: the token holder's queue of suggestions ----------------------------------------------
-let cropUrls = [];
+const cropUrls = { suggestions: [], unknowns: [] }; // blob: URLs per list, freed when it reloads
 
-async function loadCrop(img, path) {
+function freeCrops(kind) {
+  for (const url of cropUrls[kind]) URL.revokeObjectURL(url);
+  cropUrls[kind] = [];
+}
+
+async function loadCrop(img, path, kind = "suggestions") {
   // An <img> cannot send the token: fetch the crop with it and show it as a blob: URL.
   const token = sessionStorage.getItem(TOKEN_KEY);
   if (!token) return;
@@ -219,10 +224,10 @@ async function loadCrop(img, path) {
     const response = await fetch(path, { headers: { Authorization: "Bearer " + token }, credentials: "omit", cache: "no-store" });
     if (!response.ok) return;
     const url = URL.createObjectURL(await response.blob());
-    cropUrls.push(url);
+    cropUrls[kind].push(url);
     img.src = url;
   } catch (err) {
-    // The crop only helps; the suggestion can be decided without it.
+    // The crop only helps; the face can be decided on without it.
   }
 }
 
@@ -300,12 +305,11 @@ function suggestionItem(s, index) {
   return item;
 }
 
-async function loadReview(message = "") {
+async function loadReview(message = "", unknownsMessage = "") {
   const list = $("review-list");
   try {
     const data = await api("GET", "/api/suggestions", { write: true });
-    for (const url of cropUrls) URL.revokeObjectURL(url);
-    cropUrls = [];
+    freeCrops("suggestions");
     list.replaceChildren(...data.suggestions.map(suggestionItem));
     if (data.suggestions.length) fillNames();
     const waiting = data.pending
@@ -314,7 +318,109 @@ async function loadReview(message = "") {
     say("review-status", message ? `${message} ${waiting}` : waiting, "ok");
   } catch (err) {
     list.replaceChildren();
+    freeCrops("suggestions");
+    freeCrops("unknowns");
+    $("unknowns-list").replaceChildren();
+    say("unknowns-status", "");
     say("review-status", err.message, "error");
+    return;
+  }
+  await loadUnknowns(unknownsMessage);
+}
+
+// -- Review: faces that keep coming back unknown (review.unknowns) --------------------------------
+function times(n, one, many) {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+async function nameCluster(c, name) {
+  try {
+    const data = await api("POST", `/api/unknowns/${enc(c.id)}/name`, { body: { name }, write: true });
+    const message = data.enrolled
+      ? `Enrolled ${times(data.enrolled, "face", "faces")} as ${data.name}.`
+      : `Nothing new enrolled: those faces were already enrolled as ${data.name}.`;
+    refreshHealth();
+    await loadReview("", message); // the closest characters of what is left may have changed
+  } catch (err) {
+    say("unknowns-status", err.message, "error");
+  }
+}
+
+async function dismissCluster(c) {
+  try {
+    const data = await api("POST", `/api/unknowns/${enc(c.id)}/dismiss`, { write: true });
+    await loadUnknowns(`Not a character: forgot ${times(data.dismissed, "face", "faces")}, enrolling none.`);
+  } catch (err) {
+    say("unknowns-status", err.message, "error");
+  }
+}
+
+function clusterItem(c, index) {
+  const item = el("li");
+  const img = el("img", { alt: `The most typical of the ${c.size} faces`, width: "128", height: "128" });
+  loadCrop(img, c.crop, "unknowns");
+  item.append(img);
+  const about = el("div", { class: "about" });
+  const headingId = `unknown-${index}`;
+  about.append(el("h3", { id: headingId, text: `This face came back ${c.size} times: who is it?` }));
+  const facts = [
+    ["First seen", new Date(c.first * 1000).toLocaleString()],
+    ["Last seen", new Date(c.last * 1000).toLocaleString()],
+    ["Closest character now", c.best ? `${c.best.name} (${pct(c.best.similarity)})` : "nobody is enrolled yet"],
+  ];
+  const list = el("dl");
+  for (const [term, value] of facts) list.append(el("dt", { text: term }), el("dd", { text: value }));
+  about.append(list);
+
+  const inputId = `unknown-name-${index}`;
+  const input = el("input", { type: "text", id: inputId, list: "character-names", maxlength: "100", autocomplete: "off", required: "" });
+  const nameForm = el("form", { class: "rename", hidden: "" }, [
+    el("p", {}, [el("label", { for: inputId, text: `Who is the face that came back ${c.size} times?` }), input]),
+    el("button", { type: "submit", text: `Enrol ${times(c.size, "face", "faces")}` }),
+  ]);
+  nameForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const name = input.value.trim();
+    if (!name) return say("unknowns-status", "Give the character's name.", "error");
+    nameCluster(c, name);
+  });
+  const nameButton = el("button", {
+    type: "button", text: "Name it…", "aria-expanded": "false",
+    onclick: () => {
+      nameForm.hidden = !nameForm.hidden;
+      nameButton.setAttribute("aria-expanded", String(!nameForm.hidden));
+      if (!nameForm.hidden) input.focus();
+    },
+  });
+  about.append(el("p", { class: "buttons", role: "group", "aria-labelledby": headingId }, [
+    nameButton,
+    el("button", { type: "button", class: "danger", text: "Not a character", onclick: () => dismissCluster(c) }),
+  ]), nameForm);
+  item.append(about);
+  return item;
+}
+
+async function loadUnknowns(message = "") {
+  const list = $("unknowns-list");
+  try {
+    const data = await api("GET", "/api/unknowns", { write: true });
+    freeCrops("unknowns");
+    list.replaceChildren(...data.clusters.map(clusterItem));
+    let state;
+    if (!data.kept) {
+      const scope = healthScope ? `"${healthScope}"` : "this scope's id";
+      state = `This scope does not keep the faces kaobot answers “unknown”, so none are offered here. To opt in, add ${scope} (or "*" for every scope) to review.unknowns in config.yaml and restart kaobot web.`;
+    } else if (!data.clusters.length) {
+      state = `No unknown face has come back ${data.min_count} times yet.`;
+    } else {
+      fillNames();
+      state = `${times(data.clusters.length, "unknown face keeps", "unknown faces keep")} coming back.`;
+    }
+    say("unknowns-status", message ? `${message} ${state}` : state, message || data.clusters.length ? "ok" : "");
+  } catch (err) {
+    freeCrops("unknowns");
+    list.replaceChildren();
+    say("unknowns-status", err.message, "error");
   }
 }
 
@@ -507,6 +613,7 @@ function show(tab, focus = false) {
   }
   if (tab === "review") {
     say("review-status", "");
+    say("unknowns-status", "");
     loadReview();
   }
 }
@@ -529,9 +636,12 @@ function dropZone(zone, input) {
   });
 }
 
+let healthScope = null; // the server's scope, from /api/health
+
 async function refreshHealth() {
   try {
     const h = await api("GET", "/api/health");
+    healthScope = h.scope;
     const writes = h.writes ? "changes need the web token" : "read-only (KAOBOT_WEB_TOKEN is not set on the server)";
     $("health").textContent = `scope ${h.scope} · ${h.faces} face(s) stored · ${writes}`;
   } catch (err) {
@@ -557,7 +667,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("enrol-form").addEventListener("submit", enrol);
   $("enrol-canvas").addEventListener("click", pickOnCanvas);
   $("characters-reload").addEventListener("click", () => { say("characters-status", ""); loadCharacters(); });
-  $("review-reload").addEventListener("click", () => { say("review-status", ""); loadReview(); });
+  $("review-reload").addEventListener("click", () => { say("review-status", ""); say("unknowns-status", ""); loadReview(); });
 
   document.addEventListener("paste", (event) => {
     const file = [...(event.clipboardData?.files || [])].find((f) => f.type.startsWith("image/"));
