@@ -150,9 +150,30 @@ class FaceCrops(Dataset):
         return torch.from_numpy(to_tensor_batch([crop], MEAN, STD)[0]), self.index[label]
 
 
+# Detector settings that change its boxes without changing its model id (recognition/detect/*).
+_BOX_SETTINGS = (
+    "threshold",
+    "min_size",
+    "input_side",
+    "max_upscale",
+    "tile",
+    "tile_overlap",
+    "size_thresholds",
+    "pad",
+    "pad_below",
+    "max_side",
+)
+
+
+def detector_key(detector) -> str:
+    """The model id and the box-changing settings of `detector`: cached boxes are reused only when both match."""
+    settings = {name: getattr(detector, name) for name in _BOX_SETTINGS if hasattr(detector, name)}
+    return detector.model_id + (f" {json.dumps(settings, sort_keys=True, default=list)}" if settings else "")
+
+
 def detect_boxes(paths: Sequence[Path], detector, cache: Path | None = None) -> dict[str, list[float] | None]:
     """{file: the largest detected face box, or None} for every picture, run once and kept in `cache`
-    (JSON, keyed by path and the detector's model id) so that later runs reuse it."""
+    (JSON, keyed by path and `detector_key`) so that later runs with the same detector reuse it."""
     from tqdm import tqdm
 
     from recognition.errors import BadImage
@@ -161,7 +182,7 @@ def detect_boxes(paths: Sequence[Path], detector, cache: Path | None = None) -> 
     known: dict[str, list[float] | None] = {}
     if cache is not None and cache.is_file():
         stored = json.loads(cache.read_text())
-        if stored.get("detector") == detector.model_id:
+        if stored.get("detector") == detector_key(detector):
             known = stored["boxes"]
     todo = [p for p in paths if str(p) not in known]
     for path in tqdm(todo, desc="detect", unit="img", disable=not todo):
@@ -171,7 +192,7 @@ def detect_boxes(paths: Sequence[Path], detector, cache: Path | None = None) -> 
             faces = []
         known[str(path)] = list(max(faces, key=lambda f: f.area).box) if faces else None
     if cache is not None and todo:
-        cache.write_text(json.dumps({"detector": detector.model_id, "boxes": known}))
+        cache.write_text(json.dumps({"detector": detector_key(detector), "boxes": known}))
     return known
 
 
