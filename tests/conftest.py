@@ -47,6 +47,13 @@ def bella_png() -> bytes:
 
 
 @pytest.fixture
+def carla_png() -> bytes:
+    """A character unlike Alice: the stranger kaobot calls unknown when only Alice is enrolled (the
+    default embedder scores drawn Bella 0.62 against alice_png_2, above its threshold; Carla 0.39)."""
+    return png([(200, 200, 160, CARLA)])
+
+
+@pytest.fixture
 def pair_png() -> bytes:
     """Alice on the left, Bella on the right."""
     return png([(180, 200, 180, ALICE), (520, 210, 160, BELLA)], size=(700, 400))

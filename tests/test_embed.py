@@ -122,7 +122,7 @@ def test_build_embedder_from_settings(tmp_path):
     from recognition.embed.projected import ProjectedEmbedder
 
     default = build_embedder(EmbedderSettings(device="cpu"))
-    assert isinstance(default, FusionEmbedder) and default.model_id.startswith("fusion-w0.3-kaobot-arcface-efficientnet")
+    assert isinstance(default, FusionEmbedder) and default.model_id.startswith("fusion-w0.5-kaobot-arcface-efficientnet")
     assert isinstance(default.base, ProjectedEmbedder) and default.base.model_id.startswith("kaobot-mlp128-fused")
     head = build_embedder(EmbedderSettings(backend="projected"))
     assert isinstance(head, ProjectedEmbedder) and head.model_id == default.base.model_id

@@ -42,4 +42,4 @@ def test_fusion_backend_from_settings(tmp_path):
     assert isinstance(emb, FusionEmbedder) and emb.weight == 0.4
     default = build_embedder(EmbedderSettings(backend="fusion", device="cpu"))  # no checkpoint: the shipped one
     assert default.model_id == build_embedder(EmbedderSettings(device="cpu")).model_id
-    assert default.learned.flip and default.weight == 0.3 and default.threshold == 0.6525
+    assert default.learned.flip and default.weight == 0.5 and default.threshold == 0.6138 and default.learned.input_size == 160

@@ -176,8 +176,9 @@ def test_the_embedder_recipes_make_the_shipped_embedder(recognition_slice, tmp_p
     made = load_checkpoint(fused, kind="embedder")
     shipped = load_checkpoint(WEIGHTS_DIR / "embedder-lite0-fused.pt", kind="embedder")
     assert (made["arch"], made["arch_kwargs"]) == (shipped["arch"], shipped["arch_kwargs"])
-    for key in ("input_size", "margin", "mean", "std", "dim", "head", "backbone", "pretrained", "boxes"):
+    for key in ("trained_input_size", "margin", "mean", "std", "dim", "head", "backbone", "pretrained", "boxes"):
         assert made["meta"][key] == shipped["meta"][key], key
+    assert made["meta"]["input_size"] in (128, 144, 160, 192)  # the recipe's input_sizes, chosen like the weight
     assert made["meta"]["fusion"]["with"] == shipped["meta"]["fusion"]["with"]
     assert isinstance(made["meta"]["flip"], bool) and 0 < made["meta"]["threshold"] < 1
     assert {v.dtype for v in made["state_dict"].values() if v.is_floating_point()} == {torch.float16}  # --half

@@ -83,13 +83,15 @@ def test_default_pretrained_fusion_beats_the_head_on_unseen_characters(heldout, 
     """The default embedder (EfficientNet-Lite0 ⊕ head ⊕ baseline) on two sets of characters no model saw."""
     model = FusionEmbedder(MODELS / "embedder-lite0-fused.pt", device="cpu")
     assert model.model_id == build_embedder(EmbedderSettings(device="cpu")).model_id  # it is the default
-    assert model.learned.flip and model.weight == 0.3 and model.threshold == 0.6525
+    assert model.learned.flip and model.weight == 0.5 and model.threshold == 0.6138
+    assert model.learned.input_size == 160 and model.learned.model_id.endswith("-flip-s160")  # trained at 128
     assert (MODELS / "embedder-lite0-fused.pt").stat().st_size < 10 * 2**20
     head = ProjectedEmbedder(MODELS / "embedder-head128-fused.pt")
-    for folder, floor in ((heldout, (0.68, 0.9, 0.48)), (kancolle_heldout, (0.8, 0.95, 0.8))):
+    for folder, floor in ((heldout, (0.72, 0.9, 0.55)), (kancolle_heldout, (0.81, 0.94, 0.83))):
         ours, theirs = slice_metrics(model, folder), slice_metrics(head, folder)
-        # Measured (deterministic): anime-id 0.7075 / 0.925 / 0.51 vs the head's 0.5725 / 0.8375 / 0.3525;
-        # kancolle-faces 0.833 / 0.978 / 0.827 vs 0.751 / 0.948 / 0.651.
+        # Measured (deterministic): anime-id 0.755 / 0.925 / 0.585 vs the head's 0.5725 / 0.8375 / 0.3525;
+        # kancolle-faces 0.839 / 0.963 / 0.857 vs 0.751 / 0.948 / 0.651 (served at 128 px, w 0.3:
+        # 0.7075 / 0.925 / 0.51 and 0.833 / 0.978 / 0.827).
         measured = (ours["rank1_1shot"], ours["rank1_5shot"], ours["tar@far=0.01"])
         assert all(m >= f for m, f in zip(measured, floor)), (measured, floor)
         assert ours["rank1_1shot"] > theirs["rank1_1shot"] + 0.05

@@ -289,11 +289,11 @@ async def test_faces_that_keep_coming_back_unknown_are_offered_and_named_at_once
     assert {s.decided_by for s in await desk.queue.history(str(GUILD_A))} == {str(ADMIN)}
 
 
-async def test_review_moves_on_to_unknown_faces_and_dismisses_them(alice_known, cdn, bella_png, pair_png):
+async def test_review_moves_on_to_unknown_faces_and_dismisses_them(alice_known, cdn, carla_png, pair_png):
     desk = alice_known.services.review
     desk.settings = ReviewSettings(unknowns=["*"], unknowns_min_count=2)
-    await suggest(await answer(alice_known, cdn, bella_png), name_text="Bella")  # also kept: it was unknown
-    await answer(alice_known, cdn, bella_png + b"\x00")
+    await suggest(await answer(alice_known, cdn, carla_png), name_text="Carla")  # also kept: it was unknown
+    await answer(alice_known, cdn, carla_png + b"\x00")
     view = (await open_review(alice_known)).view
     assert isinstance(view, ReviewView)
     fake = admin_interaction()

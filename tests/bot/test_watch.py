@@ -47,7 +47,7 @@ async def test_channel_of_another_server_is_refused(kaobot):
     assert not kaobot.services.watchlist.is_watched(CHANNEL)
 
 
-async def test_watched_channel_answers_known_faces_only(alice_known, cdn, alice_png, bella_png, blank_png):
+async def test_watched_channel_answers_known_faces_only(alice_known, cdn, alice_png, carla_png, blank_png):
     bot = alice_known
     unwatched = fake_message([attachment(cdn.put("a.png", alice_png))])
     await post(bot, unwatched)
@@ -58,7 +58,7 @@ async def test_watched_channel_answers_known_faces_only(alice_known, cdn, alice_
     await invoke(bot, watch(bot), fake, text_channel(), "on")
     assert fake.last.ephemeral and fake.last.text.startswith(f"Watching <#{CHANNEL}>: I'll reply to pictures")
 
-    for quiet in (bella_png, blank_png, b"not a picture"):
+    for quiet in (carla_png, blank_png, b"not a picture"):
         message = fake_message([attachment(cdn.put("q.png", quiet))])
         await post(bot, message)
         message.reply.assert_not_awaited()

@@ -196,12 +196,12 @@ async def test_unexpected_error_is_logged_and_still_answered(kaobot, cdn, alice_
 # -- the "Who is this?" context menu -----------------------------------------------------------
 
 
-async def test_context_menu_reads_attachments_and_embedded_images(alice_known, cdn, alice_png, bella_png):
+async def test_context_menu_reads_attachments_and_embedded_images(alice_known, cdn, alice_png, carla_png):
     embedded = discord.Embed.from_dict(
         {
             "type": "image",
-            "url": "https://example.com/bella.png",
-            "thumbnail": {"url": "https://example.com/bella.png", "proxy_url": cdn.put("proxied.png", bella_png)},
+            "url": "https://example.com/carla.png",
+            "thumbnail": {"url": "https://example.com/carla.png", "proxy_url": cdn.put("proxied.png", carla_png)},
         }
     )
     message = fake_message(
