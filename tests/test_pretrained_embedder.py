@@ -55,10 +55,7 @@ def test_views_read_the_kancolle_layout(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["characters"] == {"train": 1, "gallery": 2, "probes": 2}
     assert len(list((out / "train/a_1").iterdir())) == 4
     # a 3-picture character keeps one probe; every link points into the data
-    assert (
-        len(list((out / "heldout/gallery/b_2").iterdir())) == 2
-        and len(list((out / "heldout/probes/b_2").iterdir())) == 1
-    )
+    assert len(list((out / "heldout/gallery/b_2").iterdir())) == 2 and len(list((out / "heldout/probes/b_2").iterdir())) == 1
     assert all(p.is_symlink() and p.resolve().is_relative_to(root.resolve()) for p in out.rglob("*.jpg"))
     (root / "images.csv").write_text("file,character,split\na_1/000.jpg,a_1,train\na_1/001.jpg,a_1,heldout\n")
     capsys.readouterr()
@@ -87,44 +84,10 @@ def test_train_lite_on_detected_boxes_then_choose_the_fusion(tmp_path, capsys):
     views = tmp_path / "views"
     assert main(["data", "anime-id-views", "--root", str(root), "--out", str(views)]) == 0
     run = tmp_path / "run"
-    assert (
-        main(
-            [
-                "train",
-                "recognizer",
-                "--data",
-                str(views / "train"),
-                "--output",
-                str(run),
-                "--backbone",
-                "efficientnet-lite0",
-                "--pretrained",
-                "--boxes",
-                "detect",
-                "--crop-margin",
-                "0.3",
-                "--input-size",
-                "64",
-                "--dim",
-                "16",
-                "--epochs",
-                "1",
-                "--batch-size",
-                "16",
-                "--optimizer",
-                "adamw",
-                "--lr",
-                "1e-3",
-                "--val-split",
-                "identities",
-                "--val-fraction",
-                "0.5",
-                "--threads",
-                "1",
-            ]
-        )
-        == 0
-    )
+    assert main(["train", "recognizer", "--data", str(views / "train"), "--output", str(run),
+                 "--backbone", "efficientnet-lite0", "--pretrained", "--boxes", "detect", "--crop-margin", "0.3",
+                 "--input-size", "64", "--dim", "16", "--epochs", "1", "--batch-size", "16", "--optimizer", "adamw",
+                 "--lr", "1e-3", "--val-split", "identities", "--val-fraction", "0.5", "--threads", "1"]) == 0
     capsys.readouterr()
     payload = load_checkpoint(run / "best.pt", kind="embedder")
     meta = payload["meta"]
@@ -133,7 +96,7 @@ def test_train_lite_on_detected_boxes_then_choose_the_fusion(tmp_path, capsys):
     assert len(meta["val_identities"]) == 4
     boxes = json.loads((run / "boxes.json").read_text())
     assert len(boxes["boxes"]) == 48 and boxes["detector"]
-    # the cache is keyed by the detector's settings too: other settings give other boxes
+    # the cache is keyed by the detector's settings too: with other settings the pictures are detected again
     settings = load_settings(None, None).detector
     assert boxes["detector"] == detector_key(build_detector(settings))
     cache, picture = tmp_path / "cache.json", sorted(boxes["boxes"])[0]
@@ -144,25 +107,8 @@ def test_train_lite_on_detected_boxes_then_choose_the_fusion(tmp_path, capsys):
     assert detect_boxes([Path(picture)], stricter, cache)[picture] != [1, 2, 3, 4]  # detected again
 
     fused_path = tmp_path / "fused.pt"
-    assert (
-        main(
-            [
-                "train",
-                "fusion",
-                "--checkpoint",
-                str(run / "best.pt"),
-                "--with",
-                "baseline",
-                "--output",
-                str(fused_path),
-                "--weights",
-                "0.3",
-                "0.6",
-                "--half",
-            ]
-        )
-        == 0
-    )
+    assert main(["train", "fusion", "--checkpoint", str(run / "best.pt"), "--with", "baseline",
+                 "--output", str(fused_path), "--weights", "0.3", "0.6", "--half"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["weight"] in (0.3, 0.6)
     assert set(result["table"]) == {f"w={w}{f}" for w in ("0", "0.3", "0.6", "1") for f in ("", " flip")}
@@ -178,29 +124,15 @@ def test_train_lite_on_detected_boxes_then_choose_the_fusion(tmp_path, capsys):
     assert vector.shape == (1, 16 + BaselineEmbedder().dim) and np.linalg.norm(vector) == pytest.approx(1, abs=1e-5)
 
     # the network's input side is chosen with the weight and the flip; a larger side names other vectors
-    sized_path = tmp_path / "sized.pt"
-    assert (
-        main(
-            [
-                "train",
-                "fusion",
-                "--checkpoint",
-                str(run / "best.pt"),
-                "--with",
-                "baseline",
-                "--output",
-                str(sized_path),
-                "--weights",
-                "0.3",
-                "--flip",
-                "off",
-                "--input-sizes",
-                "64",
-                "96",
-            ]
-        )
-        == 0
-    )
+    def fusion(checkpoint, output, *flags):
+        return main(["train", "fusion", "--checkpoint", str(checkpoint), "--with", "baseline",
+                     "--output", str(output), *flags])
+
+    def means(table):
+        return {k: row["mean"] for k, row in table.items()}
+
+    sized_path, choice = tmp_path / "sized.pt", ("--weights", "0.3", "--flip", "off", "--input-sizes", "64", "96")
+    assert fusion(run / "best.pt", sized_path, *choice) == 0
     sized = json.loads(capsys.readouterr().out)
     assert set(sized["table"]) == {f"w={w}{s}" for w in ("0", "0.3", "1") for s in ("", " 96px")}
     best = max(("", " 96px"), key=lambda s: sized["table"][f"w=0.3{s}"]["mean"])
@@ -213,51 +145,11 @@ def test_train_lite_on_detected_boxes_then_choose_the_fusion(tmp_path, capsys):
     assert served.embed(image, [Face((10, 10, 60, 60), 1.0)]).shape == (1, 16 + BaselineEmbedder().dim)
     # choosing again from a fused file starts from its network: the same table, the same id
     again_path = tmp_path / "again.pt"
-    assert (
-        main(
-            [
-                "train",
-                "fusion",
-                "--checkpoint",
-                str(sized_path),
-                "--with",
-                "baseline",
-                "--output",
-                str(again_path),
-                "--weights",
-                "0.3",
-                "--flip",
-                "off",
-                "--input-sizes",
-                "64",
-                "96",
-            ]
-        )
-        == 0
-    )
+    assert fusion(sized_path, again_path, *choice) == 0
     again = json.loads(capsys.readouterr().out)
-    def means(table):
-        return {k: row["mean"] for k, row in table.items()}
-
     assert means(again["table"]) == pytest.approx(means(sized["table"])) and again["input_size"] == sized["input_size"]
     assert load_checkpoint(again_path, kind="embedder")["model_id"] == sized_meta["model_id"]
-    assert (
-        main(
-            [
-                "train",
-                "fusion",
-                "--checkpoint",
-                str(run / "best.pt"),
-                "--with",
-                "baseline",
-                "--output",
-                str(sized_path),
-                "--input-sizes",
-                "8",
-            ]
-        )
-        != 0
-    )
+    assert fusion(run / "best.pt", sized_path, "--input-sizes", "8") != 0
     assert "--input-sizes" in capsys.readouterr().err
 
     # a recognizer uses the file's threshold unless recognition.threshold overrides it
@@ -273,15 +165,8 @@ def test_fusion_needs_validation_characters_and_sane_metadata(tmp_path, capsys):
     assert "val-split identities" in capsys.readouterr().err
     payload = load_checkpoint(ckpt, kind="embedder")
     bad = tmp_path / "bad.pt"
-    save_checkpoint(
-        bad,
-        kind="embedder",
-        model_id="x",
-        arch=payload["arch"],
-        arch_kwargs=payload["arch_kwargs"],
-        meta={**payload["meta"], "fusion": {"weight": 0.5}},
-        state_dict=payload["state_dict"],
-    )
+    save_checkpoint(bad, kind="embedder", model_id="x", arch=payload["arch"], arch_kwargs=payload["arch_kwargs"],
+                    meta={**payload["meta"], "fusion": {"weight": 0.5}}, state_dict=payload["state_dict"])
     with pytest.raises(ModelFileError, match="fusion metadata"):
         FusionEmbedder(bad, device="cpu")
 

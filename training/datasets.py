@@ -151,18 +151,8 @@ class FaceCrops(Dataset):
 
 
 # Detector settings that change its boxes without changing its model id (recognition/detect/*).
-_BOX_SETTINGS = (
-    "threshold",
-    "min_size",
-    "input_side",
-    "max_upscale",
-    "tile",
-    "tile_overlap",
-    "size_thresholds",
-    "pad",
-    "pad_below",
-    "max_side",
-)
+_BOX_SETTINGS = ("threshold", "min_size", "input_side", "max_upscale", "tile", "tile_overlap", "size_thresholds",
+                 "pad", "pad_below", "max_side")  # fmt: skip
 
 
 def detector_key(detector) -> str:

@@ -47,49 +47,24 @@ log = logging.getLogger(__name__)
 def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     p = parser or argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", required=True, help="best.pt of `kaobot train recognizer --val-split identities`")
-    p.add_argument(
-        "--with",
-        dest="base",
-        default="shipped:embedder-head128-fused.pt",
-        help="the descriptor embedder fused with it: baseline or a projected checkpoint",
-    )
+    p.add_argument("--with", dest="base", default="shipped:embedder-head128-fused.pt",
+                   help="the descriptor embedder fused with it: baseline or a projected checkpoint")
     p.add_argument("--output", required=True, help="the fused checkpoint to write")
-    p.add_argument(
-        "--weights",
-        type=float,
-        nargs="+",
-        default=[0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
-        help="shares w of the network in the similarity tried",
-    )
+    p.add_argument("--weights", type=float, nargs="+", default=[0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
+                   help="shares w of the network in the similarity tried")
     p.add_argument("--data", nargs="+", default=None, help="the training folders (default: the checkpoint's)")
-    p.add_argument(
-        "--val-from",
-        nargs="+",
-        default=None,
-        help="only the validation characters of these training folders: those the descriptor "
-        "embedder never trained on either (the shipped head was fitted on anime-id train)",
-    )
-    p.add_argument(
-        "--threshold-from",
-        nargs="+",
-        default=None,
-        help="training folders whose validation characters set the threshold, each folder's optimum "
-        "counted once (pictures of one source are alike: tight game banners score higher than fan "
-        "art); default: the --val-from folders",
-    )
-    p.add_argument(
-        "--flip",
-        default="choose",
-        help="test-time flip of the network's crop: choose (by the same validation) | on | off",
-    )
-    p.add_argument(
-        "--input-sizes",
-        type=int,
-        nargs="+",
-        default=None,
-        help="sides of the network's input crop tried at inference (chosen by the same validation; "
-        "default: the side it was trained at)",
-    )
+    p.add_argument("--val-from", nargs="+", default=None,
+                   help="only the validation characters of these training folders: those the descriptor "
+                        "embedder never trained on either (the shipped head was fitted on anime-id train)")
+    p.add_argument("--threshold-from", nargs="+", default=None,
+                   help="training folders whose validation characters set the threshold, each folder's optimum "
+                        "counted once (pictures of one source are alike: tight game banners score higher than fan "
+                        "art); default: the --val-from folders")
+    p.add_argument("--flip", default="choose", help="test-time flip of the network's crop: choose (by the same "
+                   "validation) | on | off")
+    p.add_argument("--input-sizes", type=int, nargs="+", default=None,
+                   help="sides of the network's input crop tried at inference (chosen by the same validation; "
+                        "default: the side it was trained at)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--half", action="store_true", help="store the weights as float16 (half the file)")
     return p
@@ -144,9 +119,7 @@ def network_model_id(payload: dict[str, Any]) -> str:
     if "fusion" not in meta:
         return payload["model_id"]
     trained = meta.get("trained_input_size", meta["input_size"])
-    suffix = ("-flip" if meta.get("flip") else "") + (
-        f"-s{meta['input_size']}" if meta["input_size"] != trained else ""
-    )
+    suffix = ("-flip" if meta.get("flip") else "") + (f"-s{meta['input_size']}" if meta["input_size"] != trained else "")
     return payload["model_id"].removesuffix(suffix)
 
 
@@ -158,10 +131,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     meta = payload["meta"]
     identities = list(meta.get("val_identities") or [])
     if len(identities) < 4:
-        raise ValueError(
-            f"{args.checkpoint} names {len(identities)} validation characters; train it with "
-            "`kaobot train recognizer --val-split identities` so the fusion is chosen on unseen ones"
-        )
+        raise ValueError(f"{args.checkpoint} names {len(identities)} validation characters; train it with "
+                         "`kaobot train recognizer --val-split identities` so the fusion is chosen on unseen ones")
     data = args.data or list(meta["data"])
     items = validation_items(data, identities, args.val_from)
     if len({label for _, label in items}) < 4:
@@ -214,49 +185,22 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     for folder, subset in subsets.items():
         rows = [where[item] for item in subset]
         folder_threshold, folder_optima = open_set_threshold(
-            fused(networked[size, flip][rows], described[rows], weight), labels[rows], args.seed
-        )
+            fused(networked[size, flip][rows], described[rows], weight), labels[rows], args.seed)
         optima[folder] = {**folder_optima, "threshold": folder_threshold, "characters": len(set(labels[rows]))}
     threshold = float(np.mean([o["threshold"] for o in optima.values()]))
 
     network_id = network_model_id(payload)
-    fusion_meta = {
-        **meta,
-        "network_model_id": network_id,
-        "input_size": size,
-        "trained_input_size": trained_size,
-        "flip": flip,
-        "fusion": {"with": args.base, "weight": weight},
-        "threshold": round(threshold, 4),
-        "fusion_selection": {
-            "val_from": args.val_from,
-            "validation_pictures": int(len(y)),
-            "characters": len(set(y)),
-            "table": table,
-            "threshold_optima": optima,
-        },
-    }
+    fusion_meta = {**meta, "network_model_id": network_id, "input_size": size, "trained_input_size": trained_size,
+                   "flip": flip, "fusion": {"with": args.base, "weight": weight},
+                   "threshold": round(threshold, 4),
+                   "fusion_selection": {"val_from": args.val_from, "validation_pictures": int(len(y)), "characters": len(set(y)),
+                                        "table": table, "threshold_optima": optima}}
     # flipped or resized crops give other vectors, so other ids
     model_id = network_id + ("-flip" if flip else "") + (f"-s{size}" if size != trained_size else "")
-    save_checkpoint(
-        args.output,
-        kind="embedder",
-        model_id=model_id,
-        arch=payload["arch"],
-        arch_kwargs=payload["arch_kwargs"],
-        meta=fusion_meta,
-        state_dict=payload["state_dict"],
-        half=args.half,
-    )
-    result = {
-        "output": str(args.output),
-        "val_from": args.val_from,
-        "input_size": size,
-        "flip": flip,
-        "weight": weight,
-        "threshold": round(threshold, 4),
-        "threshold_optima": optima,
-        "table": table,
-    }
+    save_checkpoint(args.output, kind="embedder", model_id=model_id, arch=payload["arch"],
+                    arch_kwargs=payload["arch_kwargs"], meta=fusion_meta, state_dict=payload["state_dict"],
+                    half=args.half)
+    result = {"output": str(args.output), "val_from": args.val_from, "input_size": size, "flip": flip, "weight": weight, "threshold": round(threshold, 4),
+              "threshold_optima": optima, "table": table}
     Path(str(args.output) + ".json").write_text(json.dumps(result, indent=1) + "\n")
     return result
