@@ -98,10 +98,11 @@ def test_train_lite_on_detected_boxes_then_choose_the_fusion(tmp_path, capsys):
     assert len(boxes["boxes"]) == 48 and boxes["detector"]
     # the cache is keyed by the detector's settings too: with other settings the pictures are detected again
     settings = load_settings(None, None).detector
-    assert boxes["detector"] == detector_key(build_detector(settings))
+    default = build_detector(settings)
+    assert boxes["detector"] == detector_key(default)
     cache, picture = tmp_path / "cache.json", sorted(boxes["boxes"])[0]
     cache.write_text(json.dumps({"detector": boxes["detector"], "boxes": {picture: [1, 2, 3, 4]}}))
-    assert detect_boxes([Path(picture)], build_detector(settings), cache) == {picture: [1, 2, 3, 4]}
+    assert detect_boxes([Path(picture)], default, cache) == {picture: [1, 2, 3, 4]}
     stricter = build_detector(dataclasses.replace(settings, input_side=None, size_thresholds=[]))
     assert detector_key(stricter) != boxes["detector"]
     assert detect_boxes([Path(picture)], stricter, cache)[picture] != [1, 2, 3, 4]  # detected again

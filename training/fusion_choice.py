@@ -110,16 +110,23 @@ def open_set_threshold(z: np.ndarray, y: np.ndarray, seed: int) -> tuple[float, 
     return float(np.mean(list(optima.values()))), optima
 
 
+def trained_input_size(meta: dict[str, Any]) -> int:
+    """The side the network was trained at (a fused file may serve it at another, `input_size`)."""
+    return int(meta.get("trained_input_size", meta["input_size"]))
+
+
+def variant_suffix(flip: bool, size: int, trained_size: int) -> str:
+    """What a fused file's model id adds to its network's: flipped or resized crops give other vectors."""
+    return ("-flip" if flip else "") + (f"-s{size}" if size != trained_size else "")
+
+
 def network_model_id(payload: dict[str, Any]) -> str:
     """The model id of the bare network: an already fused checkpoint (the shipped one) drops the
-    suffixes its fusion added, so that choosing again names the same vectors the same way."""
+    suffix its fusion added, so that choosing again names the same vectors the same way."""
     meta = payload["meta"]
-    if "network_model_id" in meta:
-        return meta["network_model_id"]
     if "fusion" not in meta:
         return payload["model_id"]
-    trained = meta.get("trained_input_size", meta["input_size"])
-    suffix = ("-flip" if meta.get("flip") else "") + (f"-s{meta['input_size']}" if meta["input_size"] != trained else "")
+    suffix = variant_suffix(bool(meta.get("flip")), int(meta["input_size"]), trained_input_size(meta))
     return payload["model_id"].removesuffix(suffix)
 
 
@@ -146,7 +153,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     if args.flip not in ("choose", "on", "off"):
         raise ValueError(f"unknown --flip {args.flip!r}; valid: choose, on, off")
     flips = {"choose": (False, True), "on": (True,), "off": (False,)}[args.flip]
-    trained_size = int(meta.get("trained_input_size", meta["input_size"]))
+    trained_size = trained_input_size(meta)
     sizes = list(dict.fromkeys(args.input_sizes or [trained_size]))
     if any(not 32 <= size <= 512 for size in sizes):
         raise ValueError(f"--input-sizes must be between 32 and 512 px, not {sizes}")
@@ -189,14 +196,12 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         optima[folder] = {**folder_optima, "threshold": folder_threshold, "characters": len(set(labels[rows]))}
     threshold = float(np.mean([o["threshold"] for o in optima.values()]))
 
-    network_id = network_model_id(payload)
-    fusion_meta = {**meta, "network_model_id": network_id, "input_size": size, "trained_input_size": trained_size,
+    fusion_meta = {**meta, "input_size": size, "trained_input_size": trained_size,
                    "flip": flip, "fusion": {"with": args.base, "weight": weight},
                    "threshold": round(threshold, 4),
                    "fusion_selection": {"val_from": args.val_from, "validation_pictures": int(len(y)), "characters": len(set(y)),
                                         "table": table, "threshold_optima": optima}}
-    # flipped or resized crops give other vectors, so other ids
-    model_id = network_id + ("-flip" if flip else "") + (f"-s{size}" if size != trained_size else "")
+    model_id = network_model_id(payload) + variant_suffix(flip, size, trained_size)
     save_checkpoint(args.output, kind="embedder", model_id=model_id, arch=payload["arch"],
                     arch_kwargs=payload["arch_kwargs"], meta=fusion_meta, state_dict=payload["state_dict"],
                     half=args.half)
