@@ -11,7 +11,7 @@ from .errors import BadName, NotAllowed, NotInGuild, as_sentence
 
 
 def guild_scope(interaction: discord.Interaction) -> str:
-    """The gallery scope of an interaction: its guild id. DMs are refused (see README)."""
+    """The gallery scope of an interaction: its guild id. DMs are refused (see docs/bot.md)."""
     if interaction.guild_id is None:
         raise NotInGuild()
     return str(interaction.guild_id)
