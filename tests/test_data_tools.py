@@ -159,6 +159,7 @@ def test_synth_faces_are_found_by_animeface(tmp_path):
 
     generate(tmp_path, SynthConfig(identities=3, per_identity=3, detection_images=0), what=("recognition",))
     det = AnimefaceDetector(threshold=0.5, min_size=16)
+    assert det.settings() == {"threshold": 0.5, "min_size": 16, "pad": 0.25, "max_side": 1024, "pad_below": 640}
     hits = 0
     for line in (tmp_path / "recognition/rec_det.txt").read_text().splitlines():
         rel, *box = line.split("\t")

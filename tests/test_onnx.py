@@ -82,6 +82,7 @@ def test_yolo_onnx_backend_letterboxes_and_maps_boxes_back(tmp_path, v5):
     settings = DetectorSettings(backend="yolo_onnx", checkpoint=str(path), threshold=0.6, min_size=8)
     detector = build_detector(settings)
     assert isinstance(detector, YoloOnnxDetector) and detector.input_size == 128
+    assert detector.settings() == {"threshold": 0.6, "min_size": 8, "nms_iou": 0.5, "input_size": 128}
     faces = detector.detect(image)
     assert len(faces) == 1  # the 0.75-score neighbours are suppressed by NMS
     assert faces[0].box == (96, 32, 160, 96) and faces[0].score == pytest.approx(1.0)

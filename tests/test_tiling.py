@@ -13,6 +13,7 @@ from recognition.detect.nets import build_detection_net
 from recognition.detect.tiling import merge_detections, tile_grid
 from recognition.detect.torch_backend import TorchDetector
 from recognition.errors import ConfigError
+from training.datasets import detector_key
 from training.detection_eval import parse_detector_options
 from training.drawing import draw_scene
 
@@ -123,6 +124,12 @@ def test_settings_and_spec_options_reach_the_detector(tmp_path):
         )
     )
     assert (det.input_side, det.max_upscale, det.tile, det.tile_overlap) == (640, 1.5, 800, 0.2)
+    # the settings a detector reports are the ones that change its boxes: the box cache keys on them
+    assert det.settings() == {"threshold": 0.5, "min_size": 8, "input_side": 640, "max_upscale": 1.5,
+                              "size_thresholds": [0.5, 0.525, 0.525, 0.6], "tile": 800, "tile_overlap": 0.2}
+    untiled = build_detector(DetectorSettings(checkpoint=str(tmp_path / "det.pt"), device="cpu", input_side=640,
+                                              max_upscale=1.5))  # fmt: skip
+    assert detector_key(untiled) != detector_key(det) and detector_key(untiled).startswith("tiny {")
     assert parse_detector_options("torch:shipped:x.pt?input_side=768&max_upscale=2.5&tile=null") == (
         "torch",
         "shipped:x.pt",

@@ -29,6 +29,9 @@ class _CachedDetector:
         self.model_id = detector.model_id
         self._cache: dict[bytes, list] = {}
 
+    def settings(self) -> dict:
+        return self.detector.settings()
+
     def detect(self, image: np.ndarray) -> list:
         import hashlib
 

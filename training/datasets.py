@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from recognition.detect import Detector
 from recognition.preprocess import crop_face, to_tensor_batch
 from training.recognition_eval import list_labelled_images
 
@@ -150,15 +151,10 @@ class FaceCrops(Dataset):
         return torch.from_numpy(to_tensor_batch([crop], MEAN, STD)[0]), self.index[label]
 
 
-# Detector settings that change its boxes without changing its model id (recognition/detect/*).
-_BOX_SETTINGS = ("threshold", "min_size", "input_side", "max_upscale", "tile", "tile_overlap", "size_thresholds",
-                 "pad", "pad_below", "max_side")  # fmt: skip
-
-
-def detector_key(detector) -> str:
+def detector_key(detector: Detector) -> str:
     """The model id and the box-changing settings of `detector`: cached boxes are reused only when both match."""
-    settings = {name: getattr(detector, name) for name in _BOX_SETTINGS if hasattr(detector, name)}
-    return detector.model_id + (f" {json.dumps(settings, sort_keys=True, default=list)}" if settings else "")
+    settings = detector.settings()
+    return detector.model_id + (f" {json.dumps(settings, sort_keys=True)}" if settings else "")
 
 
 def detect_boxes(paths: Sequence[Path], detector, cache: Path | None = None) -> dict[str, list[float] | None]:

@@ -53,7 +53,7 @@ def draw_face(
     """Draw a face of about `size` pixels centred at (cx, cy) on an RGB canvas, in place.
 
     Returns the face box (x1, y1, x2, y2): brows to chin, cheek to cheek, where `animeface` puts
-    its box (median IoU with animeface's boxes on `kaobot data synth` pictures: see README).
+    its box (`tests/test_data_tools.py` checks that animeface finds the drawn faces inside it).
     """
     s = size
 

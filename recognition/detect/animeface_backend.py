@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import cv2
 import numpy as np
@@ -53,6 +54,15 @@ class AnimefaceDetector:
         self.pad = pad
         self.max_side = max_side
         self.pad_below = pad_below
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "threshold": self.threshold,
+            "min_size": self.min_size,
+            "pad": self.pad,
+            "max_side": self.max_side,
+            "pad_below": self.pad_below,
+        }
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """Small pictures (longer side ≤ `pad_below`) are always padded; larger ones are searched as

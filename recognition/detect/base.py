@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -17,4 +17,9 @@ class Detector(Protocol):
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """Return the faces found, in no particular order."""
+        ...
+
+    def settings(self) -> dict[str, Any]:
+        """The settings that change which boxes `detect` returns: with `model_id` they name its
+        output (caches of detected boxes key on both)."""
         ...

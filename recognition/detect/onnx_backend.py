@@ -65,6 +65,15 @@ class OnnxDetector:
         self.meta = onnx.json_prop("meta")
         self.threshold, self.min_size = threshold, min_size
 
+    def settings(self) -> dict[str, Any]:
+        return {
+            "threshold": self.threshold,
+            "min_size": self.min_size,
+            "input_side": self.input_side,
+            "max_upscale": self.max_upscale,
+            "size_thresholds": list(self.size_thresholds),
+        }
+
     def detect(self, image: np.ndarray) -> list[Face]:
         resize = self.resize
         if self.input_side is not None:  # as TorchDetector: about input_side² pixels (recognition.detect.sizing)

@@ -21,6 +21,7 @@ Input sizing at inference (`TorchDetector` arguments, `detector.*` settings):
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -75,6 +76,17 @@ class TorchDetector:
         self.net = net.to(self.device).eval()
         self._own_sizes = (tuple(net.transform.min_size), int(net.transform.max_size))
         self._torch = torch
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "threshold": self.threshold,
+            "min_size": self.min_size,
+            "input_side": self.input_side,
+            "max_upscale": self.max_upscale,
+            "size_thresholds": list(self.size_thresholds),
+            "tile": self.tile,
+            "tile_overlap": self.tile_overlap,
+        }
 
     def detect_batch(self, images: list[np.ndarray]) -> list[list[Face]]:
         """Detect faces in several images, one forward pass per picture size.

@@ -15,6 +15,7 @@ suppression uses torchvision's `nms`.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -44,6 +45,9 @@ class YoloOnnxDetector:
         self.input_size = input_size or (fixed[0] if len(fixed) == 2 and fixed[0] == fixed[1] else 640)
         self.threshold, self.min_size, self.nms_iou = threshold, min_size, nms_iou
         self.model_id = f"yolo-onnx-{model.stem}"
+
+    def settings(self) -> dict[str, Any]:
+        return {"threshold": self.threshold, "min_size": self.min_size, "nms_iou": self.nms_iou, "input_size": self.input_size}
 
     def _letterbox(self, image: np.ndarray) -> tuple[np.ndarray, float, float, float]:
         h, w = image.shape[:2]

@@ -109,6 +109,9 @@ class OriginalDetector:
         self.size = size
         self.max_candidates = max_candidates
 
+    def settings(self) -> dict:
+        return {"size": self.size, "max_candidates": self.max_candidates}
+
     def detect(self, image: np.ndarray) -> list[Face]:
         from torchvision.ops import nms
 
