@@ -3,6 +3,7 @@ end to end on drawn pictures with the shipped models."""
 
 import asyncio
 import json
+import random
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from recognition.pipeline import Analysis
 from recognition.review.service import FaceEvidence
 from tools.make_examples import ALICE, BELLA, CARLA
 from training.drawing import draw_scene
-from training.online_eval import Picture, replay, rolling
+from training.online_eval import Picture, draw_unknown, replay, rolling
 
 DIM = 8
 
@@ -58,6 +59,35 @@ def test_the_stream_order_is_seeded(tmp_path):
     assert runs[0]["static_rank1"] == runs[2]["static_rank1"] == 1.0
 
 
+def test_strangers_are_never_corrected_and_corrections_can_make_them_look_known(tmp_path):
+    enrolled = [picture("A", 1, 0), picture("B", 0, 1)]
+    # A's probes lie near (0.6, 0, 0.8): unknown at first (0.6 < 0.8), then corrected and enrolled;
+    # stranger C lies next to them, so once an A probe is enrolled C is named A; D is never near anything.
+    probes = [picture("A", 0.6, 0, 0.8, n=i) for i in range(3)] + [picture("B", 0, 1, 0.05, n=i) for i in range(3)]
+    strangers = [picture("C", 0.55, 0, 0.83, n=i) for i in range(3)] + [picture("D", 0, 0, 0, 1)]
+    report = asyncio.run(replay(enrolled, probes, Model(), Model(), 0.8, seed=5, workdir=tmp_path, strangers=strangers))
+    assert report["probes"] == 6 and report["characters"] == 2 and report["unknown_posts"] == 4
+    assert report["corrections"] == report["gallery_growth"] == 1  # the first A post; strangers never
+    assert report["unknown_rejected_static"] == 1.0
+    order = probes + strangers
+    random.Random(5).shuffle(order)  # the replay's order
+    first_a = next(i for i, p in enumerate(order) if p.label == "A")
+    rejected = [p.label == "D" or i < first_a for i, p in enumerate(order) if p.label in "CD"]
+    assert report["unknown_rejected_online"] == pytest.approx(np.mean(rejected)) and np.mean(rejected) < 1.0
+    second = [r for r, i in zip(rejected, [i for i, p in enumerate(order) if p.label in "CD"]) if i >= len(order) // 2]
+    assert report["unknown_rejected_second_half"] == pytest.approx(np.mean(second))
+    with pytest.raises(ValueError, match="enrolled"):
+        asyncio.run(replay(enrolled, probes, Model(), Model(), 0.8, workdir=tmp_path, strangers=[picture("A", 1, 0)]))
+
+
+def test_unknown_characters_are_drawn_by_seed():
+    labels = ["a", "b", "c", "d", "a"]
+    assert draw_unknown(labels, 0.0, 0) == set()
+    assert draw_unknown(labels, 0.5, 3) == draw_unknown(labels, 0.5, 3) and len(draw_unknown(labels, 0.5, 3)) == 2
+    with pytest.raises(ValueError, match="unknown fraction"):
+        draw_unknown(labels, 1.0, 0)
+
+
 def test_rolling_mean():
     assert rolling([True, False, True, True], 2).tolist() == [1.0, 0.5, 0.5, 1.0]
 
@@ -86,3 +116,12 @@ def test_eval_online_command(tmp_path, capsys):
     assert report["gallery_growth"] == report["corrections"] == 9 - round(report["online_rank1"] * 9)  # one per error
     assert "stream" not in report
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "unknown_rejected_online" not in report
+    # one of the three characters never enrolled: its 3 posts are strangers
+    code = main(["eval", "online", "--gallery", str(tmp_path / "gallery"), "--probes", str(tmp_path / "probes"),
+                 "--unknown-fraction", "0.34", "--quiet", "--data-dir", str(tmp_path / "data")])  # fmt: skip
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["probes"] == 6 and report["characters"] == 2 and report["gallery_initial"] == 2
+    assert report["unknown_characters"] == 1 and report["unknown_posts"] == 3
+    assert 0.0 <= report["unknown_rejected_online"] <= 1.0

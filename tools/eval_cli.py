@@ -198,6 +198,7 @@ def cmd_eval_online(args: argparse.Namespace) -> int:
         args.shots,
         args.seed,
         progress=not args.quiet,
+        unknown_fraction=args.unknown_fraction,
     )
     report = {"gallery_dir": str(args.gallery), "probes_dir": str(args.probes), **report}
     if args.plot:
@@ -241,6 +242,9 @@ def register(sub, add_common) -> None:
     o.add_argument("--probes", required=True, help="folder of posted pictures (one sub-folder per character)")
     o.add_argument("--shots", type=int, default=1, help="pictures per character enrolled before the stream")
     o.add_argument("--seed", type=int, default=0, help="seeds the enrolled pictures and the order of the stream")
+    o.add_argument("--unknown-fraction", type=float, default=0.0,
+                   help="this fraction of the characters (seeded) is never enrolled: their posts are strangers, "
+                        "right when answered unknown, never corrected")
     o.add_argument("--json", help="also write the report here")
     o.add_argument("--plot", help="write the rolling rank-1 over the stream (PNG) here")
     o.add_argument("--window", type=int, default=50, help="posts averaged by the plot's rolling rank-1")

@@ -15,6 +15,13 @@ Protocol (what `kaobot eval online` reports):
 * `static_rank1`: every probe answered by the initial gallery; `online_rank1`: the stream's
   answers; `online_rank1_second_half`: the answers of the stream's second half. `corrections` is
   the number of approved suggestions, `gallery_growth` the faces they added.
+
+With `--unknown-fraction F`, that fraction of the characters (drawn with `random.Random(1000 + seed)`)
+is never enrolled: their posts join the stream as strangers, answered right when "unknown", and
+nobody corrects them (the server does not enrol them). The rank-1 figures stay those of the enrolled
+characters' posts; `unknown_rejected_static`, `unknown_rejected_online` and
+`unknown_rejected_second_half` are the strangers' rates (does learning from corrections name more
+strangers as look-alikes?).
 """
 
 from __future__ import annotations
@@ -74,6 +81,15 @@ def embed_pictures(
     return out
 
 
+def draw_unknown(labels: Sequence[str], fraction: float, seed: int) -> set[str]:
+    """The characters left out of the gallery: `round(fraction × characters)` of the sorted labels,
+    drawn with `random.Random(1000 + seed)`."""
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"the unknown fraction must be in [0, 1), got {fraction}")
+    characters = sorted(set(labels))
+    return set(random.Random(1000 + seed).sample(characters, round(len(characters) * fraction)))
+
+
 async def _answers(recognizer: Recognizer, pictures: Sequence[Picture]) -> list[str | None]:
     names = []
     for p in pictures:
@@ -101,12 +117,21 @@ async def replay(
     shots: int = 1,
     seed: int = 0,
     workdir: str | Path | None = None,
+    strangers: Sequence[Picture] = (),
 ) -> dict:
-    """Enrol `enrolled`, replay `probes` (of the enrolled characters) in an order shuffled by
-    `random.Random(seed)`; returns the report with the outcome of every post."""
+    """Enrol `enrolled`, replay `probes` (of the enrolled characters) and `strangers` (posts of
+    characters never enrolled) in an order shuffled by `random.Random(seed)`; returns the report with
+    the outcome of every post."""
     characters = sorted({p.label for p in enrolled} & {p.label for p in probes})
-    stream = [p for p in probes if p.label in set(characters)]
+    if {p.label for p in strangers} & {p.label for p in enrolled}:
+        raise ValueError("a stranger's character is enrolled")
+    stream = [p for p in probes if p.label in set(characters)] + list(strangers)
     random.Random(seed).shuffle(stream)
+    known = np.array([p.label in set(characters) for p in stream])
+
+    def right(name: str | None, p: Picture) -> bool:
+        return name == p.label if p.label in set(characters) else name is None
+
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         recognizer = Recognizer(
             detector,
@@ -123,19 +148,30 @@ async def replay(
                 await recognizer.enroll_face(p.label, SCOPE, p.evidence.vector, p.evidence.source_hash,
                                              p.evidence.box, p.evidence.crop)  # fmt: skip
             initial = await recognizer.gallery.count(SCOPE)
-            static = [name == p.label for name, p in zip(await _answers(recognizer, stream), stream)]
+            static = [right(name, p) for name, p in zip(await _answers(recognizer, stream), stream)]
             online, corrections = [], 0
-            for i, p in enumerate(stream):
+            for i, (p, is_known) in enumerate(zip(stream, known)):
                 (name,) = await _answers(recognizer, [p])
-                online.append(name == p.label)
-                if name != p.label:
+                online.append(right(name, p))
+                if is_known and name != p.label:
                     evidence = replace(p.evidence, answer=name)
                     s = await desk.suggest(SCOPE, evidence, p.label, suggester=f"member-{i % MEMBERS}")
                     decision = await desk.approve(SCOPE, s.id, by="eval-admin")
                     corrections += decision.changed
             final = await recognizer.gallery.count(SCOPE)
-    half = len(stream) // 2
-    static_a, online_a = np.array(static, float), np.array(online, float)
+    second = np.arange(len(stream)) >= len(stream) // 2
+    static_all, online_all = np.array(static, float), np.array(online, float)
+    static_a, online_a, half = static_all[known], online_all[known], int((~second[known]).sum())
+    unknown = {}
+    if len(strangers):
+        rejected_static, rejected_online = static_all[~known], online_all[~known]
+        unknown = {
+            "unknown_rejected_static": float(rejected_static.mean()),
+            "unknown_rejected_online": float(rejected_online.mean()),
+            "unknown_rejected_second_half": float(online_all[~known & second].mean()),
+            "unknown_characters": len({p.label for p in strangers}),
+            "unknown_posts": len(strangers),
+        }
     return {
         "static_rank1": float(static_a.mean()),
         "online_rank1": float(online_a.mean()),
@@ -144,20 +180,21 @@ async def replay(
         "gallery_growth": final - initial,
         "static_rank1_second_half": float(static_a[half:].mean()),
         "errors": {
-            "static": int(len(stream) - static_a.sum()),
-            "static_second_half": int(len(stream) - half - static_a[half:].sum()),
-            "online_second_half": int(len(stream) - half - online_a[half:].sum()),
+            "static": int(len(static_a) - static_a.sum()),
+            "static_second_half": int(len(static_a) - half - static_a[half:].sum()),
+            "online_second_half": int(len(online_a) - half - online_a[half:].sum()),
         },
         "gallery_initial": initial,
         "gallery_final": final,
-        "probes": len(stream),
+        "probes": int(known.sum()),
         "characters": len(characters),
+        **unknown,
         "shots": shots,
         "seed": seed,
         "threshold": threshold,
         "embedder": embedder.model_id,
         "detector": detector.model_id,
-        "stream": {"static": [bool(x) for x in static], "online": [bool(x) for x in online]},
+        "stream": {"static": [bool(x) for x in static_a], "online": [bool(x) for x in online_a]},
     }
 
 
@@ -197,11 +234,17 @@ def plot_online(report: dict, path: str | Path, window: int = 50) -> Path:
     return path
 
 
-def run(gallery_items, probe_items, detector, embedder, threshold, shots, seed, progress=False) -> dict:
-    """Embed only what the protocol uses (the drawn gallery pictures and every probe), then replay."""
+def run(
+    gallery_items, probe_items, detector, embedder, threshold, shots, seed, progress=False, unknown_fraction=0.0
+) -> dict:
+    """Embed only what the protocol uses (the drawn gallery pictures and every probe), then replay.
+    The gallery is drawn as without strangers, so the enrolled characters get the same pictures."""
     probe_labels = {label for _, label in probe_items}
     gallery_items = [item for item in gallery_items if item[1] in probe_labels]
-    chosen = draw_gallery(gallery_items, [label for _, label in gallery_items], shots, seed)
-    enrolled = embed_pictures(chosen, detector, embedder, progress)
-    probes = embed_pictures(probe_items, detector, embedder, progress)
-    return asyncio.run(replay(enrolled, probes, detector, embedder, threshold, shots, seed))
+    labels = [label for _, label in gallery_items]
+    chosen = draw_gallery(gallery_items, labels, shots, seed)
+    unknown = draw_unknown(labels, unknown_fraction, seed)
+    enrolled = embed_pictures([item for item in chosen if item[1] not in unknown], detector, embedder, progress)
+    posts = embed_pictures(probe_items, detector, embedder, progress)
+    probes, strangers = [p for p in posts if p.label not in unknown], [p for p in posts if p.label in unknown]
+    return asyncio.run(replay(enrolled, probes, detector, embedder, threshold, shots, seed, strangers=strangers))
