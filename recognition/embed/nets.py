@@ -115,22 +115,6 @@ class EfficientNetLiteEmbedder(nn.Module):
         state = {k: v for k, v in state.items() if not k.startswith("_fc.")}
         self.body.load_state_dict(state, strict=True)
 
-    def freeze(self, blocks: int) -> None:
-        """Keep the stem and the first `blocks` MBConv blocks as they are (training only): no
-        gradients, and their batch-norm statistics stay fixed in `train()` mode too."""
-        if not 0 <= blocks <= len(self.body._blocks):
-            raise ValueError(f"can freeze 0 to {len(self.body._blocks)} blocks, not {blocks}")
-        self._frozen = [self.body._conv_stem, self.body._bn0, *self.body._blocks[:blocks]]
-        for module in self._frozen:
-            module.requires_grad_(False)
-        self.train(self.training)
-
-    def train(self, mode: bool = True) -> EfficientNetLiteEmbedder:
-        super().train(mode)
-        for module in getattr(self, "_frozen", []):
-            module.eval()
-        return self
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body.extract_features(x).mean(dim=(2, 3)))
 
