@@ -2,22 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from .base import Detector
+from .sizing import operating_point
 
 __all__ = ["Detector", "build_detector"]
-
-
-def _operating_point(settings) -> dict[str, Any]:
-    """What the network detectors (torch, its ONNX twin, onnx) share: input sizing and score thresholds."""
-    return {
-        "threshold": settings.threshold,
-        "min_size": settings.min_size,
-        "input_side": settings.input_side,
-        "max_upscale": settings.max_upscale,
-        "size_thresholds": settings.size_thresholds,
-    }
 
 
 def build_detector(settings) -> Detector:
@@ -46,7 +34,7 @@ def build_detector(settings) -> Detector:
         if twin is not None:
             from .onnx_backend import OnnxDetector
 
-            return OnnxDetector(twin, **_operating_point(settings))
+            return OnnxDetector(twin, **operating_point(settings))
         from .torch_backend import TorchDetector
 
         return TorchDetector(
@@ -54,14 +42,14 @@ def build_detector(settings) -> Detector:
             device=settings.device,
             tile=settings.tile,
             tile_overlap=settings.tile_overlap,
-            **_operating_point(settings),
+            **operating_point(settings),
         )
     if settings.backend == "onnx":
         from .onnx_backend import OnnxDetector
 
         if not settings.checkpoint:
             raise ConfigError("detector.backend is 'onnx' but detector.checkpoint (the .onnx file) is not set")
-        return OnnxDetector(settings.checkpoint, device=settings.device, **_operating_point(settings))
+        return OnnxDetector(settings.checkpoint, device=settings.device, **operating_point(settings))
     if settings.backend == "yolo_onnx":
         from .yolo_onnx_backend import YoloOnnxDetector
 

@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import ModelFileError
 from ..faces import Face, clip_box
 from ..onnx_models import OnnxModel, open_onnx_model
-from .sizing import check_sizing, input_long_side, keeps
+from .sizing import check_sizing, input_long_side, keeps, operating_point
 
 
 def prepare(image: np.ndarray, resize: Mapping[str, Any]) -> tuple[np.ndarray, float, float]:
@@ -66,13 +66,7 @@ class OnnxDetector:
         self.threshold, self.min_size = threshold, min_size
 
     def settings(self) -> dict[str, Any]:
-        return {
-            "threshold": self.threshold,
-            "min_size": self.min_size,
-            "input_side": self.input_side,
-            "max_upscale": self.max_upscale,
-            "size_thresholds": list(self.size_thresholds),
-        }
+        return operating_point(self)
 
     def detect(self, image: np.ndarray) -> list[Face]:
         resize = self.resize

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -10,6 +11,18 @@ from ..errors import ConfigError
 from ..faces import Face
 
 SIZE_EDGES = (24.0, 48.0, 96.0)  # face sides (√(w·h)) that split `size_thresholds`' four buckets
+
+
+def operating_point(source: Any) -> dict[str, Any]:
+    """Input sizing and score thresholds of a network detector (torch, ONNX), read from its settings
+    (`DetectorSettings`) or from the detector itself: what both pass on and report."""
+    return {
+        "threshold": source.threshold,
+        "min_size": source.min_size,
+        "input_side": source.input_side,
+        "max_upscale": source.max_upscale,
+        "size_thresholds": list(source.size_thresholds),
+    }
 
 
 def size_bucket(side: float) -> int:

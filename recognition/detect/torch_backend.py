@@ -29,7 +29,7 @@ from ..checkpoints import float_weights, load_checkpoint
 from ..device import resolve_device
 from ..errors import ConfigError, ModelFileError
 from ..faces import Face, clip_box
-from .sizing import check_sizing, input_long_side, keeps
+from .sizing import check_sizing, input_long_side, keeps, operating_point
 from .tiling import merge_detections, tile_grid
 
 
@@ -78,15 +78,7 @@ class TorchDetector:
         self._torch = torch
 
     def settings(self) -> dict[str, Any]:
-        return {
-            "threshold": self.threshold,
-            "min_size": self.min_size,
-            "input_side": self.input_side,
-            "max_upscale": self.max_upscale,
-            "size_thresholds": list(self.size_thresholds),
-            "tile": self.tile,
-            "tile_overlap": self.tile_overlap,
-        }
+        return operating_point(self) | {"tile": self.tile, "tile_overlap": self.tile_overlap}
 
     def detect_batch(self, images: list[np.ndarray]) -> list[list[Face]]:
         """Detect faces in several images, one forward pass per picture size.
