@@ -125,12 +125,13 @@ async def replay(
     characters = sorted({p.label for p in enrolled} & {p.label for p in probes})
     if {p.label for p in strangers} & {p.label for p in enrolled}:
         raise ValueError("a stranger's character is enrolled")
-    stream = [p for p in probes if p.label in set(characters)] + list(strangers)
+    names = set(characters)
+    stream = [p for p in probes if p.label in names] + list(strangers)
     random.Random(seed).shuffle(stream)
-    known = np.array([p.label in set(characters) for p in stream])
+    known = np.array([p.label in names for p in stream], bool)
 
     def right(name: str | None, p: Picture) -> bool:
-        return name == p.label if p.label in set(characters) else name is None
+        return name == p.label if p.label in names else name is None
 
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         recognizer = Recognizer(
