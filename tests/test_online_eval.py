@@ -72,9 +72,10 @@ def test_strangers_are_never_corrected_and_corrections_can_make_them_look_known(
     order = probes + strangers
     random.Random(5).shuffle(order)  # the replay's order
     first_a = next(i for i, p in enumerate(order) if p.label == "A")
-    rejected = [p.label == "D" or i < first_a for i, p in enumerate(order) if p.label in "CD"]
+    at = [i for i, p in enumerate(order) if p.label in ("C", "D")]  # the strangers' places in the stream
+    rejected = [order[i].label == "D" or i < first_a for i in at]
     assert report["unknown_rejected_online"] == pytest.approx(np.mean(rejected)) and np.mean(rejected) < 1.0
-    second = [r for r, i in zip(rejected, [i for i, p in enumerate(order) if p.label in "CD"]) if i >= len(order) // 2]
+    second = [r for r, i in zip(rejected, at) if i >= len(order) // 2]
     assert report["unknown_rejected_second_half"] == pytest.approx(np.mean(second))
     with pytest.raises(ValueError, match="enrolled"):
         asyncio.run(replay(enrolled, probes, Model(), Model(), 0.8, workdir=tmp_path, strangers=[picture("A", 1, 0)]))
